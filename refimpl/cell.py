@@ -1,0 +1,211 @@
+"""The shared part of SimpleRNNCell, LSTMCell and GRUCell: arguments, weights, dropout masks.
+
+A cell here splits Keras's ``cell.call(x_t, states)`` in two, so the time loop can hoist the part
+that does not depend on the state out of the loop (Keras computes the same numbers step by step):
+
+    project_inputs(x)        x @ kernel (+ input bias), for every time step at once   (B, T, G*units)
+    step(x_proj_t, states)   everything that involves the previous state          -> (h, new_states)
+
+``call(inputs, states, training)`` composes the two for one step, which is Keras's cell protocol.
+
+Dropout (Keras's ``DropoutRNNCell``): with ``training=True`` and a rate in (0, 1), the input and/or
+the previous output are multiplied by a mask that is drawn once per sequence and reused at every
+step; kept entries equal 1 / (1 - rate). With ``implementation=1`` (forced by Keras when
+``recurrent_dropout > 0``) LSTM and GRU use one mask per gate. refimpl takes the masks from the
+caller (``DropoutMasks``) so a run is deterministic; masks not supplied are drawn from
+``numpy.random.default_rng(seed)`` — same distribution as Keras, not the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import numpy as np
+
+from refimpl import activations, initializers
+from refimpl._typing import Array, Config, States
+from refimpl.base import Layer, check_choice, check_positive_int, check_rate, check_bool
+
+
+class DropoutMasks(NamedTuple):
+    """Caller-supplied dropout multipliers for one call, each (batch, features) or a tuple per gate.
+
+    ``input`` multiplies the step input (batch, input_dim); ``recurrent`` the previous output
+    (batch, units). Entries are 0 or 1 / (1 - rate), exactly what Keras multiplies by.
+    """
+
+    input: Array | Sequence[Array] | None = None
+    recurrent: Array | Sequence[Array] | None = None
+
+
+class RNNCell(Layer):
+    """Base of the built-in cells. Subclasses set GATES and write ``step``; see module docstring."""
+
+    GATES: tuple[str, ...] = ()
+    weight_names = ("kernel", "recurrent_kernel", "bias")
+    # Keras arguments a cell may lack (SimpleRNN has no recurrent_activation), filled by subclasses.
+    config_keys: tuple[str, ...] = ()
+
+    def __init__(self, units: int, *, activation: Any = "tanh", use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
+                 bias_initializer: Any = "zeros", dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 seed: int | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.units = check_positive_int("units", units)
+        self.activation = activations.get(activation, keras_version=self.keras_version)
+        self.use_bias = check_bool("use_bias", use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.recurrent_initializer = initializers.get(recurrent_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self._initializer_configs = {"kernel_initializer": kernel_initializer,
+                                     "recurrent_initializer": recurrent_initializer,
+                                     "bias_initializer": bias_initializer}
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
+        self.seed = seed
+        self._rng = np.random.default_rng(seed)
+        self.kernel = self.recurrent_kernel = self.bias = None
+        self.reset_dropout_mask()
+
+    # --- Keras's cell protocol --------------------------------------------------------------------
+    @property
+    def state_size(self) -> int | list[int]:
+        return self.units
+
+    @property
+    def output_size(self) -> int:
+        return self.units
+
+    def get_initial_state(self, batch_size: int, dtype: Any = "float32") -> list[Array]:
+        sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
+        return [np.zeros((batch_size, s), dtype=dtype) for s in sizes]  # (B, units) each
+
+    def call(self, inputs: Array, states: States | Array, training: bool = False) -> tuple[Array, Any]:
+        """One time step: inputs (B, input_dim), states as ``state_size`` -> (output, new_states).
+
+        Like Keras, a bare array state (not in a list) comes back bare."""
+        inputs = np.asarray(inputs)
+        if inputs.ndim != 2:
+            raise ValueError(f"{self.name}: inputs.shape={inputs.shape}, expected (batch, features) for one step")
+        if not self.built:
+            self.build(inputs.shape)
+        dtype = self.compute_dtype(inputs)
+        bare = not isinstance(states, (list, tuple))
+        states = [np.asarray(s, dtype) for s in ([states] if bare else states)]
+        x_proj = self.project_inputs(inputs.astype(dtype)[:, None], training)[:, 0]  # (B, G*units)
+        h, new_states = self.step(x_proj, states, training)
+        return h, (new_states[0] if bare else new_states)
+
+    __call__ = call
+
+    # --- weights ----------------------------------------------------------------------------------
+    @property
+    def bias_shape(self) -> tuple[int, ...]:
+        return (len(self.GATES) * self.units,)
+
+    def build(self, input_shape: Sequence[int | None]) -> None:
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise ValueError(f"{self.name}: input_shape={tuple(input_shape)}, the last axis must be known")
+        g = len(self.GATES) * self.units
+        dt = self.variable_dtype
+        self.kernel = self.kernel_initializer((input_dim, g), dt)  # (input_dim, G*units)
+        self.recurrent_kernel = self.recurrent_initializer((self.units, g), dt)  # (units, G*units)
+        self.bias = self.initial_bias(dt) if self.use_bias else None
+        self.built = True
+
+    def initial_bias(self, dtype: np.dtype) -> Array:
+        return self.bias_initializer(self.bias_shape, dtype)
+
+    def _weights(self, dtype: np.dtype) -> tuple[Array, Array, Array | None]:
+        """kernel, recurrent_kernel, bias in the compute dtype."""
+        b = None if self.bias is None else self.bias.astype(dtype, copy=False)
+        return self.kernel.astype(dtype, copy=False), self.recurrent_kernel.astype(dtype, copy=False), b
+
+    # --- dropout ----------------------------------------------------------------------------------
+    @property
+    def dropout_mask_count(self) -> int | None:
+        """None: one mask shared by all gates; an int: one mask per gate (Keras implementation=1)."""
+        return None
+
+    def reset_dropout_mask(self) -> None:
+        self._dropout_mask = self._recurrent_dropout_mask = None
+
+    reset_recurrent_dropout_mask = reset_dropout_mask
+
+    def prepare_dropout(self, batch_size: int, input_dim: int, masks: DropoutMasks | None) -> None:
+        """Fix this sequence's masks: the caller's where given, else drawn from the cell's generator."""
+        masks = masks or DropoutMasks()
+        self._dropout_mask = self._mask_or_draw("dropout", masks.input, self.dropout, (batch_size, input_dim))
+        self._recurrent_dropout_mask = self._mask_or_draw(
+            "recurrent_dropout", masks.recurrent, self.recurrent_dropout, (batch_size, self.units))
+
+    def _mask_or_draw(self, what: str, given: Any, rate: float, shape: tuple) -> Array | None:
+        if rate == 0.0:
+            if given is not None:
+                raise ValueError(f"{self.name}: a {what} mask was given but {what}=0.0")
+            return None
+        count = self.dropout_mask_count
+        if given is None:
+            draw = lambda: (self._rng.random(shape) >= rate) / (1.0 - rate)  # (B, features)
+            return draw() if count is None else np.stack([draw() for _ in range(count)])
+        given = np.asarray(given, dtype=np.float64)
+        want = shape if count is None else (count, *shape)
+        if given.shape != want:
+            per = "" if count is None else f" ({count} gates, implementation=1)"
+            raise ValueError(f"{self.name}: {what} mask shape={given.shape}, expected {want}{per}")
+        return given
+
+    def _mask(self, which: str, batch_size: int, features: int) -> Array | None:
+        """This sequence's mask for ``which`` ("dropout"/"recurrent_dropout"), drawn on first use."""
+        attr = f"_{which}_mask"
+        if getattr(self, attr) is None and getattr(self, which):
+            setattr(self, attr, self._mask_or_draw(which, None, getattr(self, which), (batch_size, features)))
+        return getattr(self, attr)
+
+    def input_dropout(self, x: Array, training: bool) -> Array:
+        """x (B, T, d) as the kernel sees it: unchanged, x * mask, or (G, B, T, d) with per-gate masks."""
+        mask = self._mask("dropout", x.shape[0], x.shape[-1]) if training else None
+        return x if mask is None else mask.astype(x.dtype, copy=False)[..., None, :] * x
+
+    def recurrent_dropout_of(self, h_tm1: Array, training: bool) -> Array:
+        """h_tm1 (B, u) as the recurrent kernel sees it: unchanged, h * mask, or (G, B, u) per gate."""
+        mask = self._mask("recurrent_dropout", h_tm1.shape[0], self.units) if training else None
+        return h_tm1 if mask is None else mask.astype(h_tm1.dtype, copy=False) * h_tm1
+
+    def gate_matmul(self, h: Array, weight: Array, gates: Sequence[int], per_gate: bool) -> Array:
+        """h @ weight[:, columns of ``gates``] -> (..., len(gates)*units). With ``per_gate`` (one
+        dropout mask per gate), h is (G, ..., k) and gate g multiplies its own copy h[g]."""
+        u = self.units
+        if not per_gate:
+            return h @ weight[:, gates[0] * u:(gates[-1] + 1) * u]
+        return np.concatenate([h[g] @ weight[:, g * u:(g + 1) * u] for g in gates], axis=-1)
+
+    def project_inputs(self, x: Array, training: bool = False) -> Array:
+        """x (B, T, input_dim) -> x @ kernel (+ input bias): (B, T, G*units), all steps at once."""
+        kernel, _, bias = self._weights(x.dtype)
+        x = self.input_dropout(x, training)  # (B, T, d) or (G, B, T, d)
+        xw = self.gate_matmul(x, kernel, range(len(self.GATES)), per_gate=x.ndim == 4)  # (B, T, G*u)
+        bias = self.input_bias(bias)
+        return xw if bias is None else xw + bias
+
+    def input_bias(self, bias: Array | None) -> Array | None:
+        return bias
+
+    def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
+        raise NotImplementedError
+
+    # --- config -----------------------------------------------------------------------------------
+    def get_config(self) -> Config:
+        config = {**self.base_config(), "units": self.units,
+                  "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
+                  **self._initializer_configs, "dropout": self.dropout,
+                  "recurrent_dropout": self.recurrent_dropout, "seed": self.seed}
+        for key in self.config_keys:
+            value = getattr(self, key)
+            config[key] = activations.serialize(value) if key.endswith("activation") else value
+        return config
+
+
+def check_implementation(implementation: Any) -> int:
+    return check_choice("implementation", implementation, (1, 2))

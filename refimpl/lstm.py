@@ -1,0 +1,111 @@
+"""LSTMCell and LSTM, checked against Keras 3.15.1 ``keras/src/layers/rnn/lstm.py``.
+
+Gate order in kernel, recurrent_kernel and bias columns: i, f, c, o (``GATES``).
+
+    z          = x_t @ kernel + h_{t-1} @ recurrent_kernel + bias      (B, 4 units)
+    i, f, c~, o = z split in four along the last axis
+    i = recurrent_activation(i)     f = recurrent_activation(f)     o = recurrent_activation(o)
+    c_t = f * c_{t-1} + i * activation(c~)
+    h_t = o * activation(c_t)
+
+States [h, c]; the output is h. ``unit_forget_bias=True`` initialises the f slice of bias to 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from refimpl import activations
+from refimpl._typing import Array, States
+from refimpl.base import check_bool, check_choice
+from refimpl.cell import RNNCell, check_implementation
+from refimpl.rnn import CellLayer
+
+
+class LSTMCell(RNNCell):
+    GATES = ("i", "f", "c", "o")
+    config_keys = ("recurrent_activation", "unit_forget_bias")
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 unit_forget_bias: bool = True, kernel_regularizer: Any = None,
+                 recurrent_regularizer: Any = None, bias_regularizer: Any = None,
+                 kernel_constraint: Any = None, recurrent_constraint: Any = None,
+                 bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
+                 seed: int | None = None, **kwargs: Any):
+        implementation = check_implementation(kwargs.pop("implementation", 2))
+        super().__init__(units, activation=activation, use_bias=use_bias,
+                         kernel_initializer=kernel_initializer,
+                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
+                         dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
+                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
+                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                         recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
+                         **kwargs)
+        self.recurrent_activation = activations.get(recurrent_activation, keras_version=self.keras_version)
+        self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
+        # Keras switches to one dropout mask per gate (implementation 1) with recurrent dropout.
+        self.implementation = 1 if self.recurrent_dropout else implementation
+
+    @property
+    def state_size(self) -> list[int]:
+        return [self.units, self.units]
+
+    @property
+    def dropout_mask_count(self) -> int | None:
+        return len(self.GATES) if self.implementation == 1 else None
+
+    def initial_bias(self, dtype: np.dtype) -> Array:
+        if not self.unit_forget_bias:
+            return super().initial_bias(dtype)
+        u = self.units
+        return np.concatenate([self.bias_initializer((u,), dtype), np.ones(u, dtype),  # i, f
+                               self.bias_initializer((2 * u,), dtype)])  # c, o
+
+    def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
+        """x_proj = x_t @ kernel + bias (B, 4 units); states = [h_tm1, c_tm1]."""
+        h_tm1, c_tm1 = states
+        _, recurrent_kernel, _ = self._weights(x_proj.dtype)
+        h_rec = self.recurrent_dropout_of(h_tm1, training)  # (B, u), or (4, B, u) per gate
+        z = x_proj + self.gate_matmul(h_rec, recurrent_kernel, range(4), per_gate=h_rec.ndim == 3)
+        z_i, z_f, z_c, z_o = np.split(z, 4, axis=-1)  # (B, u) each
+        i = self.recurrent_activation(z_i)
+        f = self.recurrent_activation(z_f)
+        c = f * c_tm1 + i * self.activation(z_c)  # (B, u)
+        o = self.recurrent_activation(z_o)
+        h = o * self.activation(c)  # (B, u)
+        return h, [h, c]
+
+
+class LSTM(CellLayer):
+    cell_class = LSTMCell
+
+    def __init__(self, units: int, activation: Any = "tanh", recurrent_activation: Any = "sigmoid",
+                 use_bias: bool = True, kernel_initializer: Any = "glorot_uniform",
+                 recurrent_initializer: Any = "orthogonal", bias_initializer: Any = "zeros",
+                 unit_forget_bias: bool = True, kernel_regularizer: Any = None,
+                 recurrent_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, seed: int | None = None, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
+                 unroll: bool = False, use_cudnn: Any = "auto", **kwargs: Any):
+        # use_cudnn picks a kernel, not a result; refimpl is the generic loop (see docs/semantics).
+        self.use_cudnn = check_choice("use_cudnn", use_cudnn, ("auto", True, False))
+        super().__init__(dict(units=units, activation=activation,
+                              recurrent_activation=recurrent_activation, use_bias=use_bias,
+                              kernel_initializer=kernel_initializer,
+                              recurrent_initializer=recurrent_initializer,
+                              bias_initializer=bias_initializer, unit_forget_bias=unit_forget_bias,
+                              kernel_regularizer=kernel_regularizer,
+                              recurrent_regularizer=recurrent_regularizer,
+                              bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
+                              recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
+                              dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
+                              implementation=kwargs.pop("implementation", 2)),
+                         return_sequences=return_sequences, return_state=return_state,
+                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
+                         activity_regularizer=activity_regularizer, **kwargs)

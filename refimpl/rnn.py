@@ -1,0 +1,308 @@
+"""RNN(cell): the one time loop every recurrent layer shares.
+
+Checked against Keras 3.15.1 ``keras/src/layers/rnn/rnn.py`` and the TensorFlow backend's loop,
+``keras/src/backend/tensorflow/rnn.py`` (``rnn()``). Per call, for inputs (B, T, ...):
+
+    go_backwards      inputs and mask are reversed in time; outputs stay in processing order
+                      (output[:, 0] belongs to the last input step).
+    mask (B, T)       at a masked step the states keep their previous values and the output is the
+                      previous step's output (zeros before the first step), or zeros with
+                      zero_output_for_mask=True. A fully masked row keeps its initial state.
+    initial_state     one array per state (a list per cell for StackedRNNCells); defaults to zeros,
+                      or to the stored states when stateful=True.
+    return_sequences  output (B, T, out) rather than the last step's output (B, out).
+    return_state      [output, *final_states].
+    stateful          final states are stored and start the next call; the batch size is fixed by
+                      the first build; reset_state() zeroes them.
+    unroll            changes how Keras builds its graph, not the numbers.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+import numpy as np
+
+from refimpl._typing import Array, Config, Shape
+from refimpl.base import Layer, check_bool
+from refimpl.cell import DropoutMasks, RNNCell
+
+RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+            "zero_output_for_mask")
+
+
+class RNN(Layer):
+    """Keras's ``RNN(cell)``: runs ``cell`` over time. ``cell`` is a refimpl cell, a list of cells
+    (stacked), or any object with ``state_size`` and ``call(inputs, states[, training])``."""
+
+    def __init__(self, cell: Any, return_sequences: bool = False, return_state: bool = False,
+                 go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
+                 zero_output_for_mask: bool = False, **kwargs: Any):
+        from refimpl.stacked import StackedRNNCells
+
+        time_major = kwargs.pop("time_major", False)
+        super().__init__(**kwargs)
+        if isinstance(cell, (list, tuple)):
+            cell = StackedRNNCells(cell, keras_version=self.keras_version)
+        if not callable(getattr(cell, "call", None)):
+            raise ValueError(f"cell={cell!r}, expected an object with a call(inputs, states) method")
+        state_size = getattr(cell, "state_size", None)
+        if not isinstance(state_size, (int, list, tuple)) or isinstance(state_size, bool):
+            raise ValueError(f"cell.state_size={state_size!r}, expected an int or a list of ints")
+        self.cell = cell
+        for name, value in zip(RNN_ARGS, (return_sequences, return_state, go_backwards, stateful,
+                                          unroll, zero_output_for_mask)):
+            setattr(self, name, check_bool(name, value))
+        self.time_major = check_bool("time_major", time_major)
+        if self.time_major and self.keras_version != 2:
+            raise ValueError("time_major=True is a Keras 2 argument; pass keras_version=2")
+        self.states: list | None = None  # stateful storage
+        self._batch_size: int | None = None
+        self._step_shape: tuple | None = None
+
+    # --- shapes -----------------------------------------------------------------------------------
+    @property
+    def state_size(self) -> list:
+        s = self.cell.state_size
+        return [s] if isinstance(s, int) else list(s)
+
+    @property
+    def output_size(self) -> int:
+        size = getattr(self.cell, "output_size", None)
+        return self.state_size[0] if size is None else size
+
+    def compute_output_shape(self, input_shape: Shape) -> Any:
+        """Keras's rule: (B, out) or (B, T, out), then one (B, size) per state if return_state."""
+        batch, steps = input_shape[0], input_shape[1]
+        out = (batch, steps, self.output_size) if self.return_sequences else (batch, self.output_size)
+        if not self.return_state:
+            return out
+        states = [(batch, s) if isinstance(s, int) else [(batch, d) for d in s] for s in self.state_size]
+        return (out, *states)
+
+    def build(self, input_shape: Shape) -> None:
+        input_shape = tuple(input_shape)
+        self._check_rank(len(input_shape), input_shape)
+        step_shape = (input_shape[0], *input_shape[2:])
+        if hasattr(self.cell, "build") and not getattr(self.cell, "built", True):
+            self.cell.build(step_shape)
+        self._step_shape = step_shape
+        if self.stateful:
+            if input_shape[0] is None:
+                raise ValueError(f"stateful=True needs a known batch size, got input_shape={input_shape}")
+            self._batch_size = input_shape[0]
+            self.states = self._zero_states(input_shape[0], self.variable_dtype)
+        self.built = True
+
+    def _check_rank(self, ndim: int, shape: tuple) -> None:
+        if ndim < 3:
+            raise ValueError(f"{self.name}: inputs.shape={shape}, expected (batch, timesteps, features...)")
+
+    # --- states -----------------------------------------------------------------------------------
+    def _zero_states(self, batch_size: int, dtype: Any) -> list:
+        get = getattr(self.cell, "get_initial_state", None)
+        if get is None:
+            return [np.zeros((batch_size, s), dtype) for s in self.state_size]
+        if isinstance(self.cell, Layer):
+            states = get(batch_size, dtype=dtype)
+        else:
+            states = get(batch_size=batch_size)
+        return list(states) if isinstance(states, (list, tuple)) else [states]
+
+    def reset_state(self) -> None:
+        """Zero the stored states of a stateful layer (no-op otherwise), as Keras's reset_state."""
+        if self.states is not None:
+            self.states = _map(np.zeros_like, self.states)
+
+    reset_states = reset_state  # Keras's compatibility alias
+
+    # --- the call ---------------------------------------------------------------------------------
+    def __call__(self, inputs: Any, mask: Any = None, initial_state: Any = None, training: bool = False,
+                 dropout_masks: DropoutMasks | Sequence[DropoutMasks | None] | None = None) -> Any:
+        """Run the layer. Returns the output, or ``[output, *states]`` with return_state=True.
+
+        ``dropout_masks`` (used only with ``training=True``): ``DropoutMasks`` for a single cell, or
+        a list with one (or None) per cell of a StackedRNNCells; see ``refimpl.cell``.
+        """
+        x = np.asarray(inputs)
+        if self.time_major:
+            if mask is not None:
+                raise NotImplementedError("time_major=True with a mask: not modelled by refimpl")
+            x = np.swapaxes(x, 0, 1)
+        self._check_rank(x.ndim, x.shape)
+        if not self.built:
+            self.build(x.shape)
+        elif x.shape[2:] != self._step_shape[1:]:
+            raise ValueError(f"{self.name}: inputs.shape={x.shape}, but the layer was built for "
+                             f"features {self._step_shape[1:]}")
+        x = x.astype(self.compute_dtype(x), copy=False)  # (B, T, ...)
+        batch, steps = x.shape[:2]
+        mask = self._check_mask(mask, batch, steps)
+        if self.stateful and batch != self._batch_size:
+            raise ValueError(f"{self.name} is stateful: batch size {batch}, expected {self._batch_size} "
+                             "(the batch size it was built with)")
+        states = self._initial_states(initial_state, batch, x.dtype)
+        self._prepare_dropout(self.cell, dropout_masks, batch, x.shape[-1])
+        try:
+            if self.go_backwards:
+                x = x[:, ::-1]
+                mask = None if mask is None else mask[:, ::-1]
+            output, states = self._loop(x, states, mask, training)
+        finally:
+            _reset_dropout(self.cell)
+        if self.stateful:
+            self.states = _map(lambda s: s.astype(self.variable_dtype), states)
+        if self.time_major and self.return_sequences:
+            output = np.swapaxes(output, 0, 1)
+        return [output, *states] if self.return_state else output
+
+    def _loop(self, x: Array, states: list, mask: Array | None, training: bool) -> tuple[Array, list]:
+        """The time loop over x (B, T, ...) in processing order."""
+        cell = self.cell
+        if isinstance(cell, RNNCell):  # hoist x @ kernel out of the loop
+            x_steps, step = cell.project_inputs(x, training), cell.step
+        else:
+            x_steps, step = x, _cell_call(cell)
+        outputs = []
+        prev_output = None
+        for t in range(x.shape[1]):
+            output, new_states = step(x_steps[:, t], states, training)
+            if not isinstance(new_states, (list, tuple)):
+                new_states = [new_states]
+            if mask is not None:
+                m = mask[:, t]  # (B,)
+                if prev_output is None:
+                    prev_output = np.zeros_like(output)
+                fill = np.zeros_like(output) if self.zero_output_for_mask else prev_output
+                output = np.where(_expand(m, output), output, fill)
+                new_states = _map2(lambda new, old: np.where(_expand(m, new), new, old), new_states, states)
+            states, prev_output = list(new_states), output
+            if self.return_sequences:
+                outputs.append(output)
+        final = np.stack(outputs, axis=1) if self.return_sequences else prev_output  # (B, T, out)|(B, out)
+        return final.astype(x.dtype, copy=False), _map(lambda s: s.astype(x.dtype, copy=False), states)
+
+    def _check_mask(self, mask: Any, batch: int, steps: int) -> Array | None:
+        if mask is None:
+            return None
+        mask = np.asarray(mask)
+        if mask.ndim == 3 and mask.shape[-1] == 1:
+            mask = mask[..., 0]
+        if mask.shape != (batch, steps):
+            raise ValueError(f"{self.name}: mask.shape={mask.shape}, expected (batch, timesteps)="
+                             f"{(batch, steps)}")
+        return mask.astype(bool)
+
+    def _initial_states(self, initial_state: Any, batch: int, dtype: np.dtype) -> list:
+        if initial_state is None:
+            if self.stateful:
+                return _map(lambda s: s.astype(dtype), self.states)
+            return _map(lambda s: s.astype(dtype), self._zero_states(batch, dtype))
+        if not isinstance(initial_state, (list, tuple)):
+            initial_state = [initial_state]
+        expected = self._zero_states(batch, dtype)
+        if len(initial_state) != len(expected):
+            raise ValueError(f"{self.name}: len(initial_state)={len(initial_state)}, expected "
+                             f"{len(expected)} (one per state, state_size={self.cell.state_size})")
+        given = _map2(lambda g, e: np.asarray(g).astype(dtype), list(initial_state), expected)
+        for i, (g, e) in enumerate(zip(_flatten(given), _flatten(expected))):
+            if g.shape != e.shape:
+                raise ValueError(f"{self.name}: initial_state[{i}].shape={g.shape}, expected {e.shape}")
+        return given
+
+    def _prepare_dropout(self, cell: Any, masks: Any, batch: int, input_dim: int) -> None:
+        from refimpl.stacked import StackedRNNCells
+
+        if isinstance(cell, StackedRNNCells):
+            masks = [None] * len(cell.cells) if masks is None else list(masks)
+            if len(masks) != len(cell.cells):
+                raise ValueError(f"len(dropout_masks)={len(masks)}, expected one per cell ({len(cell.cells)})")
+            for c, m in zip(cell.cells, masks):
+                self._prepare_dropout(c, m, batch, input_dim)
+                input_dim = getattr(c, "output_size", None) or _first(c.state_size)
+        elif isinstance(cell, RNNCell):
+            cell.prepare_dropout(batch, input_dim, masks)
+        elif masks is not None:
+            raise ValueError(f"dropout_masks were given, but cell {cell!r} is not a refimpl cell")
+
+    # --- config -----------------------------------------------------------------------------------
+    def get_config(self) -> Config:
+        from refimpl.serialization import serialize
+
+        config = {**self.base_config(), **{k: getattr(self, k) for k in RNN_ARGS}}
+        if self.time_major:
+            config["time_major"] = True
+        return {**config, "cell": serialize(self.cell)}
+
+    def get_weights(self) -> list[Array]:
+        self._require_built("get_weights")
+        return self.cell.get_weights() if hasattr(self.cell, "get_weights") else []
+
+    def set_weights(self, weights: list[Array]) -> None:
+        self._require_built("set_weights")
+        self.cell.set_weights(weights)
+
+    def count_params(self) -> int:
+        return int(sum(np.size(w) for w in self.get_weights()))
+
+
+class CellLayer(RNN):
+    """SimpleRNN, LSTM, GRU: an RNN that builds its own cell from the layer's arguments."""
+
+    cell_class: type[RNNCell]
+
+    def __init__(self, cell_kwargs: dict, **kwargs: Any):
+        shared = {k: kwargs[k] for k in ("dtype", "trainable", "keras_version") if k in kwargs}
+        cell = self.cell_class(**cell_kwargs, **shared)
+        super().__init__(cell, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:  # layer.units, layer.activation, ... as in Keras
+        if name != "cell" and "cell" in self.__dict__ and hasattr(self.cell, name):
+            return getattr(self.cell, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def get_config(self) -> Config:
+        config = super().get_config()
+        cell_config = config.pop("cell")["config"]
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        extra = {"use_cudnn": self.use_cudnn} if hasattr(self, "use_cudnn") and self.use_cudnn != "auto" else {}
+        return {**config, **cell_config, **extra}
+
+
+# --- small helpers for nested states (a list per cell in StackedRNNCells) ---------------------------
+def _cell_call(cell: Any):
+    """A step function for any object with Keras's cell protocol."""
+    takes_training = "training" in inspect.signature(cell.call).parameters
+    if takes_training:
+        return lambda x_t, states, training: cell.call(x_t, states, training=training)
+    return lambda x_t, states, training: cell.call(x_t, states)
+
+
+def _expand(m: Array, like: Array) -> Array:
+    return m.reshape(m.shape + (1,) * (like.ndim - 1))  # (B,) -> (B, 1, ...)
+
+
+def _map(fn, tree: Any) -> Any:
+    return [_map(fn, t) for t in tree] if isinstance(tree, (list, tuple)) else fn(tree)
+
+
+def _map2(fn, a: Any, b: Any) -> Any:
+    if isinstance(a, (list, tuple)):
+        return [_map2(fn, x, y) for x, y in zip(a, b)]
+    return fn(a, b)
+
+
+def _flatten(tree: Any) -> list:
+    return [x for t in tree for x in _flatten(t)] if isinstance(tree, (list, tuple)) else [tree]
+
+
+def _first(size: Any) -> int:
+    return size if isinstance(size, int) else _first(size[0])
+
+
+def _reset_dropout(cell: Any) -> None:
+    for c in getattr(cell, "cells", [cell]):
+        if isinstance(c, RNNCell):
+            c.reset_dropout_mask()

@@ -1,0 +1,98 @@
+"""StackedRNNCells: several cells run as one, each feeding its output to the next at every step.
+
+Checked against Keras 3.15.1 ``keras/src/layers/rnn/stacked_rnn_cells.py``. States are nested: one
+entry per cell, each that cell's own state list (or a bare array when the cell was given one).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Sequence
+
+import numpy as np
+
+from refimpl._typing import Array, Config, Shape, States
+from refimpl.base import Layer
+
+
+class StackedRNNCells(Layer):
+    def __init__(self, cells: Sequence[Any], **kwargs: Any):
+        super().__init__(**kwargs)
+        cells = list(cells)
+        if not cells:
+            raise ValueError("cells=[], expected at least one cell")
+        for i, cell in enumerate(cells):
+            if not callable(getattr(cell, "call", None)) or getattr(cell, "state_size", None) is None:
+                raise ValueError(f"cells[{i}]={cell!r}, expected a call method and a state_size")
+        self.cells = cells
+
+    @property
+    def state_size(self) -> list:
+        return [c.state_size for c in self.cells]
+
+    @property
+    def output_size(self) -> int:
+        last = self.cells[-1]
+        size = getattr(last, "output_size", None)
+        if size is not None:
+            return size
+        return last.state_size[0] if isinstance(last.state_size, (list, tuple)) else last.state_size
+
+    def get_initial_state(self, batch_size: int, dtype: Any = "float32") -> list:
+        states = []
+        for cell in self.cells:
+            get = getattr(cell, "get_initial_state", None)
+            if isinstance(cell, Layer) and get is not None:
+                states.append(get(batch_size, dtype=dtype))
+            elif get is not None:
+                states.append(get(batch_size=batch_size))
+            elif isinstance(cell.state_size, int):
+                states.append(np.zeros((batch_size, cell.state_size), dtype))  # a bare array
+            else:
+                states.append([np.zeros((batch_size, s), dtype) for s in cell.state_size])
+        return states
+
+    def build(self, input_shape: Shape) -> None:
+        input_shape = tuple(input_shape)
+        for cell in self.cells:
+            if hasattr(cell, "build") and not getattr(cell, "built", True):
+                cell.build(input_shape)
+            out = getattr(cell, "output_size", None)
+            if out is None:
+                out = cell.state_size[0] if isinstance(cell.state_size, (list, tuple)) else cell.state_size
+            input_shape = (input_shape[0], out)
+        self.built = True
+
+    def call(self, inputs: Array, states: States, training: bool = False) -> tuple[Array, States]:
+        """inputs (B, d) through every cell in order; returns the last output and each cell's states."""
+        new_states = []
+        for cell, cell_states in zip(self.cells, states):
+            is_list = isinstance(cell_states, (list, tuple))
+            cell_states = list(cell_states) if is_list else [cell_states]
+            if "training" in inspect.signature(cell.call).parameters:
+                inputs, cell_states = cell.call(inputs, cell_states, training=training)
+            else:
+                inputs, cell_states = cell.call(inputs, cell_states)
+            if not isinstance(cell_states, (list, tuple)):
+                cell_states = [cell_states]
+            new_states.append(cell_states[0] if len(cell_states) == 1 and not is_list else list(cell_states))
+        return inputs, (new_states[0] if len(new_states) == 1 else new_states)
+
+    def get_weights(self) -> list[Array]:
+        return [w for c in self.cells if hasattr(c, "get_weights") for w in c.get_weights()]
+
+    def set_weights(self, weights: list[Array]) -> None:
+        weights = list(weights)
+        expected = len(self.get_weights())
+        if len(weights) != expected:
+            raise ValueError(f"{self.name}.set_weights: len(weights)={len(weights)}, expected {expected}")
+        for c in self.cells:
+            if hasattr(c, "get_weights"):
+                n = len(c.get_weights())
+                c.set_weights(weights[:n])
+                weights = weights[n:]
+
+    def get_config(self) -> Config:
+        from refimpl.serialization import serialize
+
+        return {**self.base_config(), "cells": [serialize(c) for c in self.cells]}
