@@ -168,8 +168,9 @@ class RNN(Layer):
         prev_output = None
         for t in range(x.shape[1]):
             output, new_states = step(x_steps[:, t], states, training)
-            if not isinstance(new_states, (list, tuple)):
-                new_states = [new_states]
+            # Keep the structure the states came in (TensorFlow's loop repacks the same way; it
+            # matters for a one-cell StackedRNNCells, which returns its cell's states unnested).
+            new_states = _pack(states, _flatten(new_states))
             if mask is not None:
                 m = mask[:, t]  # (B,)
                 if prev_output is None:
@@ -296,6 +297,15 @@ def _map2(fn, a: Any, b: Any) -> Any:
 
 def _flatten(tree: Any) -> list:
     return [x for t in tree for x in _flatten(t)] if isinstance(tree, (list, tuple)) else [tree]
+
+
+def _pack(structure: Any, flat: list) -> Any:
+    """Arrange ``flat`` in the nesting of ``structure`` (the inverse of ``_flatten``)."""
+    flat = iter(flat)
+
+    def build(s: Any) -> Any:
+        return [build(x) for x in s] if isinstance(s, (list, tuple)) else next(flat)
+    return build(structure)
 
 
 def _first(size: Any) -> int:

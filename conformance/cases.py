@@ -1,0 +1,199 @@
+"""The case matrix: every option that changes the numbers, and the combinations that interact.
+
+A ``Case`` is data only: a layer spec (Keras class name + keyword arguments, or RNN + cell specs),
+the data shape, dtype, mask pattern and call protocol. Its ``id`` reads like the call and is
+stable, so ``rnn-conformance verify --case ID`` reruns exactly one case.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+LAYERS = ("SimpleRNN", "LSTM", "GRU")
+CELL_OF = {"SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}
+DTYPES = ("float64", "float32", "float16")
+MASKS = ("all_true", "right_pad", "left_pad", "holes", "masked_row", "first_masked")
+ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "linear", "relu", "relu6", "leaky_relu", "elu",
+               "selu", "celu", "softplus", "softsign", "silu", "swish", "hard_silu", "hard_swish",
+               "gelu", "exponential", "mish", "log_sigmoid", "tanh_shrink", "hard_tanh",
+               "soft_shrink", "hard_shrink", "sparse_plus", "sparse_sigmoid", "squareplus",
+               "softmax", "log_softmax", None)
+RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear", "relu", "softsign",
+                         "sparse_sigmoid", "exponential", "silu")
+
+Spec = tuple[str, tuple[tuple[str, Any], ...]]
+
+
+def spec(name: str, **kwargs: Any) -> Spec:
+    return name, tuple(sorted(kwargs.items()))
+
+
+@dataclass(frozen=True)
+class Case:
+    layer: Spec
+    cells: tuple[Spec, ...] = ()  # for RNN(cell), or RNN([cells]) when stacked
+    stacked: bool = False
+    dtype: str = "float64"
+    batch: int = 3
+    steps: int = 5
+    features: int = 4
+    mask: str | None = None
+    initial_state: bool = False
+    training: bool = False  # True: dropout with masks the harness supplies to both sides
+    stateful_calls: bool = False  # call, call, reset_state, call
+
+    @property
+    def layer_name(self) -> str:
+        return self.layer[0]
+
+    @property
+    def family(self) -> str:
+        """Which table row the case belongs to: SimpleRNN, LSTM, GRU, or RNN(cell...)."""
+        if self.layer_name != "RNN":
+            return self.layer_name
+        return "StackedRNNCells" if self.stacked else f"RNN({self.cells[0][0]})"
+
+    @property
+    def id(self) -> str:
+        def fmt(s: Spec) -> str:
+            return f"{s[0]}({', '.join(f'{k}={v!r}' for k, v in s[1])})"
+
+        parts = [fmt(self.layer)]
+        if self.cells:
+            cells = ", ".join(map(fmt, self.cells))
+            cells = f"[{cells}]" if self.stacked else cells
+            parts[0] = parts[0][:-1] + (", " if self.layer[1] else "") + f"cell={cells})"
+        parts.append(self.dtype)
+        parts.append(f"B{self.batch}T{self.steps}F{self.features}")
+        if self.mask:
+            parts.append(f"mask={self.mask}")
+        if self.initial_state:
+            parts.append("initial_state")
+        if self.training:
+            parts.append("training")
+        if self.stateful_calls:
+            parts.append("calls=3")
+        return "-".join(parts)
+
+    @property
+    def seed(self) -> int:
+        return zlib.crc32(self.id.encode())
+
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.layer[1])
+
+
+def _layer_cases(layer: str) -> Iterable[Case]:
+    base = {"units": 3}
+    # Defaults in every dtype, and odd sizes (one unit, one feature, one step, batch of one).
+    for dtype in DTYPES:
+        yield Case(spec(layer, **base), dtype=dtype)
+        yield Case(spec(layer, units=4, return_sequences=True, return_state=True), dtype=dtype, mask="holes")
+    yield Case(spec(layer, units=1, return_sequences=True), features=1)
+    yield Case(spec(layer, units=8, return_state=True), batch=1, steps=1)
+    yield Case(spec(layer, units=5, return_sequences=True), steps=12, features=7)
+    # Sequence options.
+    for rs, st, gb in itertools.product((False, True), repeat=3):
+        yield Case(spec(layer, **base, return_sequences=rs, return_state=st, go_backwards=gb))
+    # Activations (and recurrent activations for gated cells).
+    for act in ACTIVATIONS:
+        yield Case(spec(layer, **base, activation=act, return_sequences=True))
+    if layer != "SimpleRNN":
+        for act in RECURRENT_ACTIVATIONS:
+            yield Case(spec(layer, **base, recurrent_activation=act, return_sequences=True))
+    # Layer-specific switches, each with and without go_backwards.
+    switches = [{"use_bias": False}]
+    if layer == "LSTM":
+        switches += [{"unit_forget_bias": False}, {"implementation": 1}]
+    if layer == "GRU":
+        switches += [{"reset_after": False}, {"reset_after": False, "use_bias": False},
+                     {"implementation": 1}, {"reset_after": False, "implementation": 1}]
+    for sw, gb in itertools.product(switches, (False, True)):
+        yield Case(spec(layer, **base, **sw, go_backwards=gb, return_sequences=True, return_state=True))
+    # Masks x go_backwards x zero_output_for_mask, with every output returned.
+    for m, gb, zo in itertools.product(MASKS, (False, True), (False, True)):
+        yield Case(spec(layer, **base, go_backwards=gb, zero_output_for_mask=zo, return_sequences=True,
+                        return_state=True), mask=m)
+    for m in ("right_pad", "first_masked", "masked_row"):  # last output only
+        yield Case(spec(layer, **base, zero_output_for_mask=True), mask=m)
+    # Initial states, alone and with masks that hide the first steps / whole rows.
+    for m, gb in itertools.product((None, "first_masked", "masked_row", "left_pad"), (False, True)):
+        yield Case(spec(layer, **base, go_backwards=gb, return_sequences=True, return_state=True),
+                   mask=m, initial_state=True)
+    # unroll=True must give the same numbers (Keras only builds its graph differently).
+    for m, gb, zo in itertools.product((None, "holes"), (False, True), (False, True)):
+        if m is None and zo:
+            continue
+        yield Case(spec(layer, **base, unroll=True, go_backwards=gb, zero_output_for_mask=zo,
+                        return_sequences=True, return_state=True), mask=m)
+    # Stateful: states carried across calls, reset_state() restores zeros.
+    for gb, m in itertools.product((False, True), (None, "right_pad")):
+        yield Case(spec(layer, **base, stateful=True, go_backwards=gb, return_sequences=True,
+                        return_state=True), mask=m, stateful_calls=True)
+    yield Case(spec(layer, **base, stateful=True, return_state=True), initial_state=True, stateful_calls=True)
+    # Dropout with caller-supplied masks (training=True); identity with training=False.
+    rates = [{"dropout": 0.3}, {"recurrent_dropout": 0.4}, {"dropout": 0.25, "recurrent_dropout": 0.5}]
+    if layer != "SimpleRNN":
+        rates.append({"dropout": 0.3, "implementation": 1})
+    for r, gb in itertools.product(rates, (False, True)):
+        yield Case(spec(layer, **base, **r, go_backwards=gb, return_sequences=True, return_state=True),
+                   training=True, mask="holes" if gb else None)
+    yield Case(spec(layer, **base, dropout=0.5, recurrent_dropout=0.5, return_sequences=True))
+    # Lower precision on the combinations that matter most.
+    for dtype in ("float32", "float16"):
+        yield Case(spec(layer, **base, go_backwards=True, return_sequences=True, return_state=True),
+                   dtype=dtype, mask="left_pad", initial_state=True)
+        yield Case(spec(layer, **base, dropout=0.3, recurrent_dropout=0.3, return_sequences=True),
+                   dtype=dtype, training=True)
+        yield Case(spec(layer, **base, activation="relu", return_sequences=True), dtype=dtype)
+
+
+def _rnn_cases() -> Iterable[Case]:
+    for layer, cell in CELL_OF.items():
+        extra = {"reset_after": False} if layer == "GRU" else {}
+        yield Case(spec("RNN", return_sequences=True, return_state=True), cells=(spec(cell, units=3, **extra),))
+        yield Case(spec("RNN", go_backwards=True, return_state=True), cells=(spec(cell, units=2),),
+                   mask="holes", initial_state=True)
+        yield Case(spec("RNN", return_sequences=True), cells=(spec(cell, units=3, dropout=0.3),), training=True)
+    stacks = [
+        (spec("SimpleRNNCell", units=2), spec("LSTMCell", units=3)),
+        (spec("GRUCell", units=3), spec("GRUCell", units=2, reset_after=False)),
+        (spec("LSTMCell", units=2), spec("SimpleRNNCell", units=3), spec("GRUCell", units=2)),
+        (spec("LSTMCell", units=3),),
+    ]
+    for cells in stacks:
+        yield Case(spec("RNN", return_sequences=True, return_state=True), cells=cells, stacked=True)
+        yield Case(spec("RNN", return_sequences=True, return_state=True, go_backwards=True), cells=cells,
+                   stacked=True, mask="right_pad", initial_state=True)
+        yield Case(spec("RNN", return_state=True, stateful=True), cells=cells, stacked=True,
+                   stateful_calls=True)
+    yield Case(spec("RNN", return_sequences=True),
+               cells=(spec("LSTMCell", units=3, dropout=0.2, recurrent_dropout=0.3),
+                      spec("GRUCell", units=2, recurrent_dropout=0.4)), stacked=True, training=True)
+    yield Case(spec("RNN", return_sequences=True, zero_output_for_mask=True, unroll=True),
+               cells=(spec("SimpleRNNCell", units=2), spec("GRUCell", units=3)), stacked=True, mask="holes")
+
+
+def all_cases() -> list[Case]:
+    cases = [c for layer in LAYERS for c in _layer_cases(layer)] + list(_rnn_cases())
+    ids = [c.id for c in cases]
+    dupes = {i for i in ids if ids.count(i) > 1}
+    if dupes:
+        raise RuntimeError(f"duplicate case ids: {sorted(dupes)[:3]}")
+    return cases
+
+
+def select(cases: list[Case], *, layers: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
+           ids: Iterable[str] | None = None) -> list[Case]:
+    layers, dtypes, ids = (set(x) if x else None for x in (layers, dtypes, ids))
+    out = [c for c in cases
+           if (layers is None or c.family in layers or c.layer_name in layers)
+           and (dtypes is None or c.dtype in dtypes)
+           and (ids is None or c.id in ids)]
+    if ids and len(out) != len(ids):
+        missing = sorted(ids - {c.id for c in out})
+        raise ValueError(f"unknown case id(s): {missing[:3]} (list them with `rnn-conformance list`)")
+    return out

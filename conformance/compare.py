@@ -1,0 +1,65 @@
+"""Compare an implementation's outputs with the oracle's: count, shape, dtype, then values.
+
+A failure names the first thing that differs; for values it gives the worst element (output
+index and array index), its absolute and relative error, and the tolerance that was applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from conformance.tolerances import Tolerance
+
+Array = np.ndarray
+
+
+@dataclass
+class Comparison:
+    ok: bool
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    worst: tuple | None = None  # (output number, index within it)
+    message: str = ""
+    expected_value: float | None = None
+    actual_value: float | None = None
+    per_output_max_abs: list[float] = field(default_factory=list)
+
+
+def compare(expected: list[Array], actual: list[Array], tol: Tolerance, dtype: str) -> Comparison:
+    if len(actual) != len(expected):
+        return Comparison(False, message=f"len(outputs)={len(actual)}, but should be {len(expected)}")
+    for k, (e, a) in enumerate(zip(expected, actual)):
+        if a.shape != e.shape:
+            return Comparison(False, message=f"outputs[{k}].shape={a.shape}, but should be {e.shape}")
+        if a.dtype != np.dtype(dtype):
+            return Comparison(False, message=f"outputs[{k}].dtype={a.dtype}, but should be {dtype}")
+    result = Comparison(True)
+    worst_excess = -np.inf
+    for k, (e, a) in enumerate(zip(expected, actual)):
+        e64, a64 = e.astype(np.float64), a.astype(np.float64)
+        err = np.abs(a64 - e64)
+        err = np.where(np.isnan(a64) & np.isnan(e64), 0.0, err)  # NaN where both are NaN agrees
+        err = np.where(np.isnan(err), np.inf, err)
+        result.per_output_max_abs.append(float(err.max()) if err.size else 0.0)
+        if not err.size:
+            continue
+        excess = err - (tol.atol + tol.rtol * np.abs(e64))
+        idx = np.unravel_index(int(np.argmax(excess)), err.shape)
+        if excess[idx] > worst_excess:
+            worst_excess = float(excess[idx])
+            result.worst = (k, tuple(int(i) for i in idx))
+            result.expected_value, result.actual_value = float(e64[idx]), float(a64[idx])
+        if err.max() > result.max_abs:
+            result.max_abs = float(err.max())
+            rel = err / np.maximum(np.abs(e64), np.finfo(np.float64).tiny)
+            result.max_rel = float(rel.max())
+    if worst_excess > 0:
+        k, idx = result.worst
+        err = abs(result.actual_value - result.expected_value)
+        result.ok = False
+        result.message = (f"outputs[{k}][{', '.join(map(str, idx))}]={result.actual_value!r}, but should "
+                          f"be {result.expected_value!r} (abs err {err:.3g} > atol {tol.atol:g} + rtol "
+                          f"{tol.rtol:g}*|expected|)")
+    return result

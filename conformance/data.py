@@ -1,0 +1,92 @@
+"""Deterministic inputs for one case: weights, sequences, masks, initial states, dropout masks.
+
+Everything is drawn from ``numpy.random.default_rng(case.seed)``. Weights are uniform in
+[-0.6, 0.6] and independent per element, so every gate differs and every bias is non-zero:
+constant or all-ones weights make gate-order bugs invisible (swapping GRU's z and r changes
+nothing when both gates see identical numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from conformance.cases import Case
+
+Array = np.ndarray
+
+
+@dataclass
+class CaseData:
+    weights: list[Array]
+    inputs: Array  # (B, T, F)
+    mask: Array | None  # (B, T) bool
+    initial_state: list | None  # nested like the layer's states
+    dropout_masks: list | None  # per cell: (input_mask | None, recurrent_mask | None)
+
+
+def mask_pattern(name: str, batch: int, steps: int) -> Array:
+    """(B, T) bool masks. Every pattern keeps row 0 fully valid except where the name says."""
+    m = np.ones((batch, steps), bool)
+    lengths = [max(1, steps - 1 - (i % steps)) for i in range(batch)]
+    if name == "right_pad":
+        for i, n in enumerate(lengths):
+            m[i, n:] = False
+    elif name == "left_pad":
+        for i, n in enumerate(lengths):
+            m[i, : steps - n] = False
+    elif name == "holes":
+        m[:, 1::2] = False
+        m[-1, :] = True
+        m[0, -1] = False
+    elif name == "masked_row":
+        m[-1, :] = False
+        m[0, 2:] = False
+    elif name == "first_masked":
+        m[:, 0] = False
+        m[1 % batch, :2] = False
+    elif name != "all_true":
+        raise ValueError(f"mask={name!r}, expected one of all_true, right_pad, left_pad, holes, "
+                         "masked_row, first_masked")
+    return m
+
+
+def _state_shapes(state_size: Any, batch: int) -> Any:
+    if isinstance(state_size, int):
+        return (batch, state_size)
+    return [_state_shapes(s, batch) for s in state_size]
+
+
+def make_data(case: Case, weight_shapes: list[tuple], state_size: Any,
+              dropout_layout: list[tuple[int, int, int | None, float, float]]) -> CaseData:
+    """``dropout_layout``: per cell (input_dim, units, per_gate_count, dropout, recurrent_dropout)."""
+    rng = np.random.default_rng(case.seed)
+    weights = [rng.uniform(-0.6, 0.6, s) for s in weight_shapes]
+    inputs = rng.uniform(-1.0, 1.0, (case.batch, case.steps, case.features))
+    mask = mask_pattern(case.mask, case.batch, case.steps) if case.mask else None
+    initial_state = None
+    if case.initial_state:
+        shapes = [_state_shapes(s, case.batch) for s in (state_size if isinstance(state_size, list) else [state_size])]
+        initial_state = _draw_nested(rng, shapes)
+    dropout_masks = None
+    if case.training:
+        dropout_masks = [(_dropout(rng, (case.batch, d), count, rate),
+                          _dropout(rng, (case.batch, u), count, rec_rate))
+                         for d, u, count, rate, rec_rate in dropout_layout]
+    return CaseData(weights, inputs, mask, initial_state, dropout_masks)
+
+
+def _draw_nested(rng: np.random.Generator, shapes: Any) -> Any:
+    if isinstance(shapes, tuple):
+        return rng.uniform(-0.8, 0.8, shapes)
+    return [_draw_nested(rng, s) for s in shapes]
+
+
+def _dropout(rng: np.random.Generator, shape: tuple, count: int | None, rate: float) -> Array | None:
+    """Keep with probability 1 - rate, scaled by 1 / (1 - rate), as Keras's dropout of ones."""
+    if rate == 0:
+        return None
+    full = shape if count is None else (count, *shape)
+    return (rng.random(full) >= rate) / (1.0 - rate)
