@@ -142,13 +142,18 @@ def _layer_cases(layer: str) -> Iterable[Case]:
         yield Case(spec(layer, **base, **r, go_backwards=gb, return_sequences=True, return_state=True),
                    training=True, mask="holes" if gb else None)
     yield Case(spec(layer, **base, dropout=0.5, recurrent_dropout=0.5, return_sequences=True))
-    # Lower precision on the combinations that matter most.
+    # Lower precision: the combinations that matter most, again in float32 and float16.
     for dtype in ("float32", "float16"):
-        yield Case(spec(layer, **base, go_backwards=True, return_sequences=True, return_state=True),
-                   dtype=dtype, mask="left_pad", initial_state=True)
+        for m, gb in itertools.product(MASKS, (False, True)):
+            yield Case(spec(layer, **base, go_backwards=gb, return_sequences=True, return_state=True),
+                       dtype=dtype, mask=m, initial_state=m == "first_masked")
+        for act in ("relu", "hard_sigmoid", "softplus", "gelu", "leaky_relu", None):
+            yield Case(spec(layer, **base, activation=act, return_sequences=True), dtype=dtype)
         yield Case(spec(layer, **base, dropout=0.3, recurrent_dropout=0.3, return_sequences=True),
                    dtype=dtype, training=True)
-        yield Case(spec(layer, **base, activation="relu", return_sequences=True), dtype=dtype)
+        yield Case(spec(layer, **base, stateful=True, return_state=True), dtype=dtype, stateful_calls=True)
+        yield Case(spec(layer, **base, unroll=True, return_sequences=True), dtype=dtype, mask="holes")
+        yield Case(spec(layer, units=6, return_sequences=True), dtype=dtype, steps=12, features=7)
 
 
 def _rnn_cases() -> Iterable[Case]:

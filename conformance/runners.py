@@ -34,6 +34,12 @@ def _keras():
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
 
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # When Keras raises inside its loop, TensorFlow logs "Object was never used (TensorArray)"
+        # at ERROR level as the graph is collected; the harness reports the exception itself.
+        tf.get_logger().setLevel("CRITICAL")
     return keras
 
 

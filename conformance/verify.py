@@ -1,0 +1,183 @@
+"""Run cases through the oracle and refimpl, apply known deviations, and summarise.
+
+Statuses: pass; fail (numbers, shapes or counts differ); error (refimpl raised); xfail (a listed
+deviation failed as documented); xpass (a listed deviation passed: the entry is stale, which
+counts as a failure, as pytest's strict xfail does).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from conformance.cases import Case
+from conformance.compare import Comparison, compare
+from conformance.tolerances import tolerance_for
+
+DEVIATIONS_FILE = Path(__file__).with_name("deviations.json")
+OK_STATUSES = ("pass", "xfail")
+
+
+@dataclass(frozen=True)
+class Deviation:
+    match: tuple[str, ...]
+    kind: str
+    oracle: str
+    reason: str
+
+    def applies(self, case_id: str, oracle: str) -> bool:
+        if oracle != self.oracle:
+            return False
+        return all(not _glob(case_id, g[1:]) if g.startswith("!") else _glob(case_id, g)
+                   for g in self.match)
+
+
+def _glob(text: str, pattern: str) -> bool:
+    """'*' matches anything; every other character, brackets included, matches itself."""
+    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), text, re.DOTALL) is not None
+
+
+def load_deviations(path: Path = DEVIATIONS_FILE) -> list[Deviation]:
+    entries = json.loads(path.read_text())["deviations"]
+    for e in entries:
+        if e["kind"] not in ("values", "raises") or not e.get("reason"):
+            raise ValueError(f"{path}: entry {e['match']} needs kind 'values' or 'raises' and a reason")
+    return [Deviation(tuple(e["match"]), e["kind"], e["oracle"], e["reason"]) for e in entries]
+
+
+def deviation_for(case: Case, deviations: Iterable[Deviation], oracle: str) -> Deviation | None:
+    return next((d for d in deviations if d.applies(case.id, oracle)), None)
+
+
+def rerun_command(case: Case) -> str:
+    return f"rnn-conformance verify --case {_shell_quote(case.id)}"
+
+
+def _shell_quote(s: str) -> str:
+    return "'" + s.replace("'", "'\"'\"'") + "'"
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    status: str
+    comparison: Comparison | None = None
+    error: str = ""
+    deviation: Deviation | None = None
+    config: dict | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+    def report(self) -> str:
+        """What a person needs to act on a failure: what differs, where, the config, a rerun line."""
+        lines = [f"{self.status.upper()}: {self.case.id}"]
+        if self.status == "xpass":
+            lines.append(f"  listed as a known deviation but it now agrees: remove the entry "
+                         f"({self.deviation.reason[:80]}...)")
+        if self.comparison is not None and not self.comparison.ok:
+            c = self.comparison
+            lines.append(f"  {c.message}")
+            lines.append(f"  max abs err {c.max_abs:.3g}, max rel err {c.max_rel:.3g}")
+        if self.error:
+            lines.append("  " + self.error.strip().replace("\n", "\n  "))
+        if self.config is not None:
+            lines.append(f"  config: {json.dumps(self.config.get('config', self.config), default=str)}")
+        lines.append(f"  rerun: {rerun_command(self.case)}")
+        return "\n".join(lines)
+
+
+def run_case(case: Case, deviations: list[Deviation], oracle: str) -> CaseResult:
+    from conformance.runners import prepare, run_keras, run_refimpl
+
+    start = time.perf_counter()
+    deviation = deviation_for(case, deviations, oracle)
+    try:
+        config, data, layer = prepare(case)
+        expected = run_keras(case, layer, data)
+    except Exception as e:  # the oracle itself failed
+        status = "xfail" if deviation and deviation.kind == "raises" else "error"
+        return CaseResult(case, status, error=f"Keras raised {type(e).__name__}: {str(e)[:500]}",
+                          deviation=deviation, seconds=time.perf_counter() - start)
+    try:
+        actual = run_refimpl(case, config, data)
+    except Exception as e:
+        tb = traceback.format_exc(limit=-3)
+        return CaseResult(case, "error", error=f"refimpl raised {type(e).__name__}: {e}\n{tb}",
+                          config=config, seconds=time.perf_counter() - start)
+    comparison = compare(expected, actual, tolerance_for(case.dtype), case.dtype)
+    if deviation is None:
+        status = "pass" if comparison.ok else "fail"
+    elif deviation.kind == "values":
+        status = "xpass" if comparison.ok else "xfail"
+    else:  # listed as "Keras raises", but Keras ran
+        status = "xpass"
+    return CaseResult(case, status, comparison, deviation=deviation, config=config,
+                      seconds=time.perf_counter() - start)
+
+
+def run_cases(cases: list[Case], *, oracle: str, progress: Callable[[int, int, CaseResult], None] | None = None
+              ) -> list[CaseResult]:
+    deviations = load_deviations()
+    results = []
+    for i, case in enumerate(cases, 1):
+        result = run_case(case, deviations, oracle)
+        results.append(result)
+        if progress:
+            progress(i, len(cases), result)
+    return results
+
+
+def stale_deviations(cases: list[Case], oracle: str) -> list[Deviation]:
+    """Entries that match no case of the matrix (typos, or cases that were removed)."""
+    return [d for d in load_deviations() if d.oracle == oracle and not any(d.applies(c.id, oracle) for c in cases)]
+
+
+def table(results: list[CaseResult]) -> str:
+    """One row per layer family and dtype: counts by status and the worst absolute error."""
+    rows: dict[tuple[str, str], dict] = {}
+    for r in results:
+        row = rows.setdefault((r.case.family, r.case.dtype), {"n": 0, "pass": 0, "xfail": 0, "bad": 0, "worst": 0.0})
+        row["n"] += 1
+        row["pass" if r.status == "pass" else "xfail" if r.status == "xfail" else "bad"] += 1
+        if r.status == "pass" and r.comparison is not None:
+            row["worst"] = max(row["worst"], r.comparison.max_abs)
+    header = f"{'layer':<20} {'dtype':<8} {'cases':>5} {'pass':>5} {'known':>5} {'FAIL':>5}  {'max abs err':>11}  tolerance"
+    lines = [header, "-" * len(header)]
+    order = {"SimpleRNN": 0, "LSTM": 1, "GRU": 2}
+    for (family, dtype), row in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][0],
+                                                                      ("float64", "float32", "float16").index(kv[0][1]))):
+        tol = tolerance_for(dtype)
+        lines.append(f"{family:<20} {dtype:<8} {row['n']:>5} {row['pass']:>5} {row['xfail']:>5} {row['bad']:>5}  "
+                     f"{row['worst']:>11.2e}  atol={tol.atol:g} rtol={tol.rtol:g}")
+    total = len(results)
+    bad = sum(not r.ok for r in results)
+    known = sum(r.status == "xfail" for r in results)
+    lines.append("-" * len(header))
+    lines.append(f"{total} cases: {total - bad - known} agree, {known} known Keras deviations "
+                 f"(conformance/deviations.json), {bad} failing")
+    return "\n".join(lines)
+
+
+def print_progress(stream=sys.stderr) -> Callable[[int, int, CaseResult], None]:
+    tty = stream.isatty()
+
+    def show(i: int, n: int, r: CaseResult) -> None:
+        if not r.ok:
+            stream.write(("\n" if tty else "") + r.report() + "\n")
+        if tty:
+            stream.write(f"\r[{i}/{n}] {r.case.family:<20}")
+            if i == n:
+                stream.write("\n")
+        elif i % 50 == 0 or i == n:
+            stream.write(f"[{i}/{n}] cases run\n")
+        stream.flush()
+    return show
