@@ -1,0 +1,48 @@
+"""The case matrix, one test per case: refimpl against live Keras, known deviations as strict xfail."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.cases import all_cases
+from conformance.runners import keras_versions, prepare
+from conformance.verify import deviation_for, load_deviations, run_case, stale_deviations
+
+CASES = all_cases()
+ORACLE = f"keras-{keras_versions()['backend']}"
+DEVIATIONS = load_deviations()
+
+
+def _param(case):
+    dev = deviation_for(case, DEVIATIONS, ORACLE)
+    marks = [pytest.mark.xfail(reason=dev.reason, strict=True)] if dev else []
+    return pytest.param(case, id=case.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_refimpl_matches_keras(case):
+    result = run_case(case, [], ORACLE)  # deviations are applied by the xfail mark above
+    __tracebackhide__ = True
+    if not result.ok:
+        pytest.fail(result.report(), pytrace=False)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.dtype == "float64" and not c.stateful_calls
+                                  and not deviation_for(c, DEVIATIONS, ORACLE)], ids=lambda c: c.id)
+def test_count_params_and_weight_shapes_match_keras(case):
+    import refimpl
+
+    config, data, layer = prepare(case)
+    twin = refimpl.deserialize(config)
+    assert [w.shape for w in twin.get_weights()] == [w.shape for w in layer.get_weights()]
+    assert twin.count_params() == layer.count_params()
+
+
+def test_every_deviation_entry_matches_some_case():
+    stale = stale_deviations(CASES, ORACLE)
+    assert not stale, f"deviations.json entries that match no case: {[list(d.match) for d in stale]}"
+
+
+def test_matrix_has_at_least_300_cases_with_unique_ids():
+    assert len(CASES) >= 300
+    assert len({c.id for c in CASES}) == len(CASES)
