@@ -31,6 +31,13 @@ TOLERANCES: dict[str, Tolerance] = {
     "float16": Tolerance(atol=5e-3, rtol=5e-3),
 }
 
+# One activation evaluated once, compared after dividing by max(1, |expected|): only the two
+# libraries' kernels differ (TensorFlow's vs NumPy's exp/tanh/log1p), within a few ulps.
+ELEMENTWISE: dict[str, Tolerance] = {
+    "float64": Tolerance(atol=1e-15, rtol=0.0),  # ~4.5 ulps at 1.0
+    "float32": Tolerance(atol=2e-6, rtol=0.0),  # ~16 ulps at 1.0: TF's float32 tanh/exp are approximations
+}
+
 
 def tolerance_for(dtype: str) -> Tolerance:
     if dtype not in TOLERANCES:

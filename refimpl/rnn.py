@@ -252,6 +252,7 @@ class CellLayer(RNN):
     """SimpleRNN, LSTM, GRU: an RNN that builds its own cell from the layer's arguments."""
 
     cell_class: type[RNNCell]
+    config_omits: tuple[str, ...] = ()  # cell keys the Keras layer's get_config leaves out
 
     def __init__(self, cell_kwargs: dict, **kwargs: Any):
         shared = {k: kwargs[k] for k in ("dtype", "trainable", "keras_version") if k in kwargs}
@@ -266,7 +267,7 @@ class CellLayer(RNN):
     def get_config(self) -> Config:
         config = super().get_config()
         cell_config = config.pop("cell")["config"]
-        for key in ("name", "trainable", "dtype"):
+        for key in ("name", "trainable", "dtype", *self.config_omits):
             cell_config.pop(key, None)
         extra = {"use_cudnn": self.use_cudnn} if hasattr(self, "use_cudnn") and self.use_cudnn != "auto" else {}
         return {**config, **cell_config, **extra}

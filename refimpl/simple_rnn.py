@@ -44,6 +44,7 @@ class SimpleRNNCell(RNNCell):
 
 class SimpleRNN(CellLayer):
     cell_class = SimpleRNNCell
+    config_omits = ("seed",)  # Keras 3.15's SimpleRNN.get_config has no "seed" (LSTM and GRU do)
 
     def __init__(self, units: int, activation: Any = "tanh", use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", recurrent_initializer: Any = "orthogonal",
