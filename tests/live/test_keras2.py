@@ -1,0 +1,75 @@
+"""keras_version=2: refimpl against tf-keras 2.21 (Keras 2), where the two Keras versions differ.
+
+Runs in the tox env ``keras2``; needs ``pip install -e '.[keras2,test]'``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import refimpl
+from conformance.data import mask_pattern
+from conformance.tolerances import tolerance_for
+
+import tf_keras  # noqa: E402  (a missing tf-keras is an error in this env, not a skip)
+
+TOL = tolerance_for("float64")
+CASES = [
+    (layer, dict(kw, **extra))
+    for layer in ("SimpleRNN", "LSTM", "GRU")
+    for kw in ({"activation": "hard_sigmoid"}, {"recurrent_activation": "hard_sigmoid"},
+               {"go_backwards": True, "return_state": True}, {"time_major": True},
+               {"implementation": 1}, {"reset_after": False})
+    if not (layer == "SimpleRNN" and ("recurrent_activation" in kw or "implementation" in kw))
+    and not (layer != "GRU" and "reset_after" in kw)
+    for extra in ({}, {"return_sequences": True})
+]
+
+
+def _run(layer_name, kwargs, mask=None):
+    rng = np.random.default_rng(len(str(kwargs)) + len(layer_name))
+    layer = getattr(tf_keras.layers, layer_name)(units=3, dtype="float64", **kwargs)
+    x = rng.uniform(-1, 1, (3, 6, 4))
+    keras_x = np.swapaxes(x, 0, 1) if kwargs.get("time_major") else x
+    layer.build(keras_x.shape)
+    layer.set_weights([rng.uniform(-0.6, 0.6, w.shape) * 3 for w in layer.get_weights()])  # x3: reach saturation
+    expected = layer(keras_x, mask=mask)
+    expected = [np.asarray(e) for e in (expected if isinstance(expected, list) else [expected])]
+    config = tf_keras.layers.serialize(layer)
+    results = {}
+    for version in (2, 3) if not kwargs.get("time_major") else (2,):  # Keras 3 has no time_major
+        twin = refimpl.deserialize(config, keras_version=version)
+        twin.set_weights(layer.get_weights())
+        out = twin(keras_x, mask=mask)
+        results[version] = [np.asarray(o) for o in (out if isinstance(out, list) else [out])]
+    return expected, results
+
+
+@pytest.mark.parametrize("layer_name, kwargs", CASES, ids=[f"{n}({kw})" for n, kw in CASES])
+def test_keras_version_2_matches_tf_keras(layer_name, kwargs):
+    expected, results = _run(layer_name, kwargs)
+    assert len(results[2]) == len(expected)
+    for e, a in zip(expected, results[2]):
+        assert a.shape == e.shape
+        np.testing.assert_allclose(a, e, rtol=TOL.rtol, atol=TOL.atol)
+
+
+@pytest.mark.parametrize("layer_name, kwargs", [c for c in CASES if "hard_sigmoid" in c[1].values()],
+                         ids=lambda v: str(v))
+def test_hard_sigmoid_makes_keras_3_semantics_differ_from_tf_keras(layer_name, kwargs):
+    expected, results = _run(layer_name, kwargs)
+    drift = max(np.abs(a - e).max() for a, e in zip(results[3], expected))
+    assert drift > 1e-3, f"Keras 3 semantics should differ from Keras 2 here, drift={drift:.2g}"
+
+
+@pytest.mark.parametrize("layer_name, mask_name, go_backwards", list(itertools.product(
+    ("SimpleRNN", "LSTM", "GRU"), ("right_pad", "left_pad", "holes", "masked_row"), (False, True))))
+def test_masking_matches_tf_keras(layer_name, mask_name, go_backwards):
+    mask = mask_pattern(mask_name, 3, 6)
+    expected, results = _run(layer_name, {"go_backwards": go_backwards, "return_sequences": True,
+                                          "return_state": True}, mask=mask)
+    for e, a in zip(expected, results[2]):
+        np.testing.assert_allclose(a, e, rtol=TOL.rtol, atol=TOL.atol)
