@@ -38,14 +38,17 @@ def tanh(x: Array) -> Array:
 
 
 def sigmoid(x: Array) -> Array:
-    # exp(-|x|) never overflows; both branches are the exact logistic function.
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+    """1 / (1 + exp(-x)), computed as (1 + tanh(x / 2)) / 2: the same function, one transcendental
+    and no overflow; absolute error within an ulp of 1 (gates multiply O(1) values)."""
+    y = np.tanh(0.5 * x)  # Python scalars keep x's dtype (NumPy's weak scalar rule)
+    y *= 0.5
+    y += 0.5
+    return y
 
 
 def hard_sigmoid(x: Array) -> Array:
     """Keras 3: relu6(x + 3) / 6."""
-    return relu6(x + _like(x, 3)) / _like(x, 6)
+    return relu6(x + 3) / 6
 
 
 def hard_sigmoid_keras2(x: Array) -> Array:

@@ -3,8 +3,10 @@
 A cell here splits Keras's ``cell.call(x_t, states)`` in two, so the time loop can hoist the part
 that does not depend on the state out of the loop (Keras computes the same numbers step by step):
 
-    project_inputs(x)        x @ kernel (+ input bias), for every time step at once   (B, T, G*units)
-    step(x_proj_t, states)   everything that involves the previous state          -> (h, new_states)
+    project_inputs(x)        x @ kernel (+ input bias), all steps in one matmul   -> (T, B, G*units)
+    step(x_proj[t], states)  everything that involves the previous state          -> (h, new_states)
+
+(The projection is time-major so that each step reads one contiguous block.)
 
 ``call(inputs, states, training)`` composes the two for one step, which is Keras's cell protocol.
 
@@ -92,7 +94,7 @@ class RNNCell(Layer):
         dtype = self.compute_dtype(inputs)
         bare = not isinstance(states, (list, tuple))
         states = [np.asarray(s, dtype) for s in ([states] if bare else states)]
-        x_proj = self.project_inputs(inputs.astype(dtype)[:, None], training)[:, 0]  # (B, G*units)
+        x_proj = self.project_inputs(inputs.astype(dtype)[:, None], training)[0]  # (B, G*units)
         h, new_states = self.step(x_proj, states, training)
         return h, (new_states[0] if bare else new_states)
 
@@ -118,9 +120,13 @@ class RNNCell(Layer):
         return self.bias_initializer(self.bias_shape, dtype)
 
     def _weights(self, dtype: np.dtype) -> tuple[Array, Array, Array | None]:
-        """kernel, recurrent_kernel, bias in the compute dtype."""
-        b = None if self.bias is None else self.bias.astype(dtype, copy=False)
-        return self.kernel.astype(dtype, copy=False), self.recurrent_kernel.astype(dtype, copy=False), b
+        """kernel, recurrent_kernel, bias in the compute dtype (cast once, not at every step)."""
+        key = (np.dtype(dtype), id(self.kernel), id(self.recurrent_kernel), id(self.bias))
+        if getattr(self, "_cast_key", None) != key:
+            self._cast = tuple(None if w is None else w.astype(dtype, copy=False)
+                               for w in (self.kernel, self.recurrent_kernel, self.bias))
+            self._cast_key = key
+        return self._cast
 
     # --- dropout ----------------------------------------------------------------------------------
     @property
@@ -178,16 +184,19 @@ class RNNCell(Layer):
         dropout mask per gate), h is (G, ..., k) and gate g multiplies its own copy h[g]."""
         u = self.units
         if not per_gate:
-            return h @ weight[:, gates[0] * u:(gates[-1] + 1) * u]
-        return np.concatenate([h[g] @ weight[:, g * u:(g + 1) * u] for g in gates], axis=-1)
+            return _matmul(h, weight[:, gates[0] * u:(gates[-1] + 1) * u])
+        return np.concatenate([_matmul(h[g], weight[:, g * u:(g + 1) * u]) for g in gates], axis=-1)
 
     def project_inputs(self, x: Array, training: bool = False) -> Array:
-        """x (B, T, input_dim) -> x @ kernel (+ input bias): (B, T, G*units), all steps at once."""
+        """x (B, T, input_dim) -> x @ kernel (+ input bias), time-major: (T, B, G*units)."""
         kernel, _, bias = self._weights(x.dtype)
-        x = self.input_dropout(x, training)  # (B, T, d) or (G, B, T, d)
-        xw = self.gate_matmul(x, kernel, range(len(self.GATES)), per_gate=x.ndim == 4)  # (B, T, G*u)
+        x = np.swapaxes(self.input_dropout(x, training), -3, -2)  # (T, B, d), or (G, T, B, d)
+        xw = self.gate_matmul(np.ascontiguousarray(x), kernel, range(len(self.GATES)),
+                              per_gate=x.ndim == 4)  # (T, B, G*units)
         bias = self.input_bias(bias)
-        return xw if bias is None else xw + bias
+        if bias is not None:
+            xw += bias
+        return xw
 
     def input_bias(self, bias: Array | None) -> Array | None:
         return bias
@@ -205,6 +214,11 @@ class RNNCell(Layer):
             value = getattr(self, key)
             config[key] = activations.serialize(value) if key.endswith("activation") else value
         return config
+
+
+def _matmul(a: Array, b: Array) -> Array:
+    """a (..., k) @ b (k, n) as one 2-D BLAS call (NumPy runs 3-D @ 2-D as a slower batched loop)."""
+    return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
 
 
 def check_implementation(implementation: Any) -> int:

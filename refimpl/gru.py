@@ -70,15 +70,13 @@ class GRUCell(RNNCell):
         h_tm1 = states[0]
         _, recurrent_kernel, bias = self._weights(x_proj.dtype)
         h_rec = self.recurrent_dropout_of(h_tm1, training)  # (B, u), or (3, B, u) per gate
-        per_gate = h_rec.ndim == 3
-        x_z, x_r, x_h = np.split(x_proj, 3, axis=-1)  # (B, u) each
-        if self.reset_after:
-            inner = self.gate_matmul(h_rec, recurrent_kernel, range(3), per_gate)  # (B, 3u)
-            if bias is not None:
-                inner = inner + bias[1]
-            h_z, h_r, h_h = np.split(inner, 3, axis=-1)
-        else:
-            h_z, h_r = np.split(self.gate_matmul(h_rec, recurrent_kernel, range(2), per_gate), 2, axis=-1)
+        per_gate, u = h_rec.ndim == 3, self.units
+        x_z, x_r, x_h = x_proj[:, :u], x_proj[:, u:2 * u], x_proj[:, 2 * u:]  # (B, u) each
+        # reset_after: all three gates' recurrent products (+ recurrent bias); else only z and r.
+        inner = self.gate_matmul(h_rec, recurrent_kernel, range(3 if self.reset_after else 2), per_gate)
+        if self.reset_after and bias is not None:
+            inner += bias[1]
+        h_z, h_r, h_h = inner[:, :u], inner[:, u:2 * u], inner[:, 2 * u:]  # h_h empty unless reset_after
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         if self.reset_after:

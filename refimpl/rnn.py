@@ -161,16 +161,17 @@ class RNN(Layer):
         """The time loop over x (B, T, ...) in processing order."""
         cell = self.cell
         if isinstance(cell, RNNCell):  # hoist x @ kernel out of the loop
-            x_steps, step = cell.project_inputs(x, training), cell.step
+            x_steps, step = cell.project_inputs(x, training), cell.step  # (T, B, G*units)
         else:
-            x_steps, step = x, _cell_call(cell)
+            x_steps, step = np.swapaxes(x, 0, 1), _cell_call(cell)  # (T, B, ...)
         outputs = []
         prev_output = None
         for t in range(x.shape[1]):
-            output, new_states = step(x_steps[:, t], states, training)
-            # Keep the structure the states came in (TensorFlow's loop repacks the same way; it
-            # matters for a one-cell StackedRNNCells, which returns its cell's states unnested).
-            new_states = _pack(states, _flatten(new_states))
+            output, new_states = step(x_steps[t], states, training)
+            if not isinstance(cell, RNNCell):
+                # Keep the structure the states came in, as TensorFlow's loop does; it matters for
+                # a one-cell StackedRNNCells, which returns its cell's states unnested.
+                new_states = _pack(states, _flatten(new_states))
             if mask is not None:
                 m = mask[:, t]  # (B,)
                 if prev_output is None:

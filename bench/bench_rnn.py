@@ -1,0 +1,100 @@
+"""Time refimpl against Keras 3 (TensorFlow backend, CPU) on a ladder of sizes, in one run.
+
+For each layer and rung (batch B, timesteps T, units U; features = U) it times one forward pass of
+    refimpl       layer(x) in NumPy
+    keras eager   layer(x)
+    tf.function   tf.function(layer)(x), traced once beforehand
+    XLA           tf.function(layer, jit_compile=True)(x), compiled once beforehand
+and prints the median of ``--repeats`` runs and the ratios keras/refimpl (above 1: refimpl faster).
+
+    python bench/bench_rnn.py                 # the full ladder, float32
+    python bench/bench_rnn.py --quick         # three rungs, for a smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+
+LADDER = [(1, 10, 8), (1, 500, 8), (8, 50, 32), (16, 100, 64), (32, 200, 128), (64, 10, 256),
+          (64, 100, 256), (64, 500, 256)]
+QUICK = [(1, 10, 8), (8, 50, 32), (32, 200, 128)]
+
+
+def _median_seconds(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def bench_rung(name: str, batch: int, steps: int, units: int, dtype: str, repeats: int) -> dict[str, float]:
+    import keras
+    import tensorflow as tf
+
+    import refimpl
+
+    x = np.random.default_rng(0).uniform(-1, 1, (batch, steps, units)).astype(dtype)
+    layer = getattr(keras.layers, name)(units, dtype=dtype)
+    layer.build(x.shape)
+    twin = refimpl.deserialize(keras.layers.serialize(layer))
+    twin.set_weights(layer.get_weights())
+    xt = tf.constant(x)
+    graph = tf.function(lambda v: layer(v))
+    xla = tf.function(lambda v: layer(v), jit_compile=True)
+    for fn in (lambda: twin(x), lambda: layer(xt), lambda: graph(xt), lambda: xla(xt)):
+        fn()  # warm-up: tracing, compilation, allocator
+    out_ref, out_keras = twin(x), np.asarray(graph(xt))
+    assert np.allclose(out_ref, out_keras, atol=1e-4), "refimpl and Keras disagree; run the tests"
+    return {
+        "refimpl": _median_seconds(lambda: twin(x), repeats),
+        "eager": _median_seconds(lambda: layer(xt), repeats),
+        "tf.function": _median_seconds(lambda: graph(xt), repeats),
+        "xla": _median_seconds(lambda: xla(xt), repeats),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="three rungs only")
+    p.add_argument("--layers", nargs="+", default=["SimpleRNN", "LSTM", "GRU"])
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+
+    import keras
+    import tensorflow as tf
+
+    print(f"keras {keras.__version__}, tensorflow {tf.__version__}, numpy {np.__version__}, "
+          f"{os.cpu_count()} CPUs, {args.dtype}, median of {args.repeats}")
+    header = (f"{'layer':<10} {'B':>3} {'T':>4} {'U':>4} | {'refimpl ms':>10} {'eager ms':>9} "
+              f"{'tf.fn ms':>9} {'XLA ms':>8} | {'eager/ref':>9} {'tf.fn/ref':>9} {'XLA/ref':>8}")
+    print(header)
+    print("-" * len(header))
+    worst_fn = worst_xla = float("inf")
+    for name in args.layers:
+        for batch, steps, units in QUICK if args.quick else LADDER:
+            t = bench_rung(name, batch, steps, units, args.dtype, args.repeats)
+            r_eager, r_fn, r_xla = (t[k] / t["refimpl"] for k in ("eager", "tf.function", "xla"))
+            worst_fn, worst_xla = min(worst_fn, r_fn), min(worst_xla, r_xla)
+            print(f"{name:<10} {batch:>3} {steps:>4} {units:>4} | {t['refimpl'] * 1e3:>10.2f} "
+                  f"{t['eager'] * 1e3:>9.2f} {t['tf.function'] * 1e3:>9.2f} {t['xla'] * 1e3:>8.2f} | "
+                  f"{r_eager:>9.2f} {r_fn:>9.2f} {r_xla:>8.2f}", flush=True)
+    print("-" * len(header))
+    print(f"slowest rung vs tf.function: {worst_fn:.2f}x   vs XLA: {worst_xla:.2f}x   "
+          "(ratios above 1: refimpl is faster)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
