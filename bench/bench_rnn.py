@@ -5,7 +5,9 @@ For each layer and rung (batch B, timesteps T, units U; features = U) it times o
     keras eager   layer(x)
     tf.function   tf.function(layer)(x), traced once beforehand
     XLA           tf.function(layer, jit_compile=True)(x), compiled once beforehand
-and prints the median of ``--repeats`` runs and the ratios keras/refimpl (above 1: refimpl faster).
+and prints the best of ``--repeats`` rounds (the four variants run round-robin within a round, so
+machine noise hits them alike; the minimum is the least noisy estimate of what each costs) and the
+ratios keras/refimpl (above 1: refimpl faster).
 
     python bench/bench_rnn.py                 # the full ladder, float32
     python bench/bench_rnn.py --quick         # three rungs, for a smoke test
@@ -15,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -29,13 +30,14 @@ LADDER = [(1, 10, 8), (1, 500, 8), (8, 50, 32), (16, 100, 64), (32, 200, 128), (
 QUICK = [(1, 10, 8), (8, 50, 32), (32, 200, 128)]
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    times = []
+def _best_seconds(fns: dict, repeats: int) -> dict[str, float]:
+    best = {name: float("inf") for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
 
 
 def bench_rung(name: str, batch: int, steps: int, units: int, dtype: str, repeats: int) -> dict[str, float]:
@@ -56,12 +58,8 @@ def bench_rung(name: str, batch: int, steps: int, units: int, dtype: str, repeat
         fn()  # warm-up: tracing, compilation, allocator
     out_ref, out_keras = twin(x), np.asarray(graph(xt))
     assert np.allclose(out_ref, out_keras, atol=1e-4), "refimpl and Keras disagree; run the tests"
-    return {
-        "refimpl": _median_seconds(lambda: twin(x), repeats),
-        "eager": _median_seconds(lambda: layer(xt), repeats),
-        "tf.function": _median_seconds(lambda: graph(xt), repeats),
-        "xla": _median_seconds(lambda: xla(xt), repeats),
-    }
+    return _best_seconds({"refimpl": lambda: twin(x), "eager": lambda: layer(xt),
+                          "tf.function": lambda: graph(xt), "xla": lambda: xla(xt)}, repeats)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow as tf
 
     print(f"keras {keras.__version__}, tensorflow {tf.__version__}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs, {args.dtype}, median of {args.repeats}")
+          f"{os.cpu_count()} CPUs, {args.dtype}, best of {args.repeats} rounds")
     header = (f"{'layer':<10} {'B':>3} {'T':>4} {'U':>4} | {'refimpl ms':>10} {'eager ms':>9} "
               f"{'tf.fn ms':>9} {'XLA ms':>8} | {'eager/ref':>9} {'tf.fn/ref':>9} {'XLA/ref':>8}")
     print(header)

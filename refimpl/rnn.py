@@ -160,14 +160,14 @@ class RNN(Layer):
     def _loop(self, x: Array, states: list, mask: Array | None, training: bool) -> tuple[Array, list]:
         """The time loop over x (B, T, ...) in processing order."""
         cell = self.cell
-        if isinstance(cell, RNNCell):  # hoist x @ kernel out of the loop
-            x_steps, step = cell.project_inputs(x, training), cell.step  # (T, B, G*units)
+        if isinstance(cell, RNNCell):  # x @ kernel hoisted out of the recurrence
+            x_steps, step = _projected_steps(cell, x, training), cell.step
         else:
             x_steps, step = np.swapaxes(x, 0, 1), _cell_call(cell)  # (T, B, ...)
         outputs = []
         prev_output = None
-        for t in range(x.shape[1]):
-            output, new_states = step(x_steps[t], states, training)
+        for t, x_t in enumerate(x_steps):
+            output, new_states = step(x_t, states, training)
             if not isinstance(cell, RNNCell):
                 # Keep the structure the states came in, as TensorFlow's loop does; it matters for
                 # a one-cell StackedRNNCells, which returns its cell's states unnested.
@@ -272,6 +272,14 @@ class CellLayer(RNN):
             cell_config.pop(key, None)
         extra = {"use_cudnn": self.use_cudnn} if hasattr(self, "use_cudnn") and self.use_cudnn != "auto" else {}
         return {**config, **cell_config, **extra}
+
+
+def _projected_steps(cell: RNNCell, x: Array, training: bool):
+    """Yield x[:, t] @ kernel (+ bias) for t = 0, 1, ...: one matmul per block of steps, with
+    blocks of ~2**20 elements so long sequences stream through cache instead of one huge array."""
+    block = max(1, 2**20 // (x.shape[0] * cell.kernel.shape[1]))
+    for start in range(0, x.shape[1], block):
+        yield from cell.project_inputs(x[:, start:start + block], training)  # (block, B, G*units)
 
 
 # --- small helpers for nested states (a list per cell in StackedRNNCells) ---------------------------
