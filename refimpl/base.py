@@ -87,6 +87,7 @@ class Layer:
         self.trainable = check_bool("trainable", trainable)
         self.dtype = policy_name(dtype)
         self.built = False
+        self.build_input_shape: tuple | None = None  # set by build(), written as build_config
         self._accept_passive_kwargs(kwargs)
 
     def _accept_passive_kwargs(self, kwargs: dict) -> None:

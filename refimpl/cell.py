@@ -115,6 +115,7 @@ class RNNCell(Layer):
         self.recurrent_kernel = self.recurrent_initializer((self.units, g), dt)  # (units, G*units)
         self.bias = self.initial_bias(dt) if self.use_bias else None
         self.built = True
+        self.build_input_shape = tuple(input_shape)
 
     def initial_bias(self, dtype: np.dtype) -> Array:
         return self.bias_initializer(self.bias_shape, dtype)

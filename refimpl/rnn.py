@@ -82,7 +82,7 @@ class RNN(Layer):
         return (out, *states)
 
     def build(self, input_shape: Shape) -> None:
-        input_shape = tuple(input_shape)
+        input_shape = self.build_input_shape = tuple(input_shape)
         self._check_rank(len(input_shape), input_shape)
         step_shape = (input_shape[0], *input_shape[2:])
         if hasattr(self.cell, "build") and not getattr(self.cell, "built", True):

@@ -27,8 +27,12 @@ def serialize(obj: Any) -> Config:
     """The Keras 3 form of a refimpl layer or cell (custom cells need their own get_config)."""
     if not hasattr(obj, "get_config"):
         raise TypeError(f"{obj!r} has no get_config(), so it cannot be serialized")
-    return {"module": "keras.layers", "class_name": type(obj).__name__, "config": obj.get_config(),
-            "registered_name": None}
+    out = {"module": "keras.layers", "class_name": type(obj).__name__, "config": obj.get_config(),
+           "registered_name": None}
+    shape = getattr(obj, "build_input_shape", None)
+    if shape is not None:  # Keras writes the shape a built layer was built with
+        out["build_config"] = {"input_shape": list(shape)}
+    return out
 
 
 def deserialize(config: Config, *, keras_version: int = 3, custom_objects: dict[str, type] | None = None) -> Any:

@@ -53,7 +53,7 @@ class StackedRNNCells(Layer):
         return states
 
     def build(self, input_shape: Shape) -> None:
-        input_shape = tuple(input_shape)
+        input_shape = self.build_input_shape = tuple(input_shape)
         for cell in self.cells:
             if hasattr(cell, "build") and not getattr(cell, "built", True):
                 cell.build(input_shape)
