@@ -33,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `rnn-conformance list | head`
+        sys.stderr.close()
+        return 0
+
+
+def _main(argv: list[str] | None) -> int:
     args = _parser().parse_args(argv)
     try:
         cases = select(all_cases(), layers=args.layers, dtypes=args.dtype, ids=args.case)
@@ -69,6 +77,9 @@ def _verify(args: argparse.Namespace, cases: list) -> int:
     start = time.perf_counter()
     results = run_cases(cases, oracle=oracle, progress=None if args.quiet else print_progress())
     elapsed = time.perf_counter() - start
+    for r in results:
+        if not r.ok:
+            print(r.report(), end="\n\n")
     print(table(results))
     print(f"({elapsed:.1f} s)")
     if len(cases) == len(all_cases()):

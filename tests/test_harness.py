@@ -1,0 +1,97 @@
+"""The harness's own helpers (no Keras needed): comparison, deviations, cases, masks, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conformance import cli
+from conformance.cases import MASKS, all_cases, select
+from conformance.compare import compare
+from conformance.data import mask_pattern
+from conformance.tolerances import TOLERANCES, tolerance_for
+from conformance.verify import DEVIATIONS_FILE, Deviation, _glob, load_deviations, rerun_command
+
+TOL = tolerance_for("float64")
+
+
+def test_compare_reports_count_then_shape_then_dtype_then_values():
+    a = np.zeros((2, 3))
+    assert compare([a], [a, a], TOL, "float64").message == "len(outputs)=2, but should be 1"
+    assert compare([a], [np.zeros((3, 2))], TOL, "float64").message == "outputs[0].shape=(3, 2), but should be (2, 3)"
+    assert compare([a], [a.astype("float32")], TOL, "float64").message == "outputs[0].dtype=float32, but should be float64"
+    b = a.copy()
+    b[1, 2] = 1e-9
+    result = compare([a], [b], TOL, "float64")
+    assert not result.ok and result.worst == (0, (1, 2))
+    assert result.message.startswith("outputs[0][1, 2]=1e-09, but should be 0.0 (abs err 1e-09 > atol 1e-12")
+
+
+def test_compare_accepts_errors_within_tolerance_and_flags_nan():
+    a = np.linspace(0, 1, 6)
+    assert compare([a], [a + 5e-13], TOL, "float64").ok
+    b = a.copy()
+    b[3] = np.nan
+    assert not compare([a], [b], TOL, "float64").ok
+    assert compare([b], [b.copy()], TOL, "float64").ok  # NaN where both are NaN agrees
+
+
+def test_every_tolerance_is_named_per_dtype():
+    assert set(TOLERANCES) == {"float64", "float32", "float16"}
+    assert TOLERANCES["float64"].atol <= 1e-12
+    with pytest.raises(ValueError, match="dtype='int8'"):
+        tolerance_for("int8")
+
+
+def test_deviation_globs_treat_brackets_literally_and_support_negation():
+    assert _glob("RNN(cell=[LSTMCell(units=3)])-x", "RNN(*cell=[LSTMCell(units=3)])-*")
+    assert not _glob("RNN(cell=L)-x", "RNN(*cell=[L])-*")
+    d = Deviation(("*implementation=1*", "!*recurrent_dropout*"), "raises", "keras-tensorflow", "r")
+    assert d.applies("LSTM(dropout=0.3, implementation=1)", "keras-tensorflow")
+    assert not d.applies("LSTM(implementation=1, recurrent_dropout=0.2)", "keras-tensorflow")
+    assert not d.applies("LSTM(dropout=0.3, implementation=1)", "keras-jax")
+
+
+def test_deviations_file_entries_have_reasons_and_each_matches_a_case():
+    entries = load_deviations()
+    raw = json.loads(DEVIATIONS_FILE.read_text())["deviations"]
+    assert len(entries) == len(raw) and all(len(d.reason) > 40 for d in entries)
+    ids = [c.id for c in all_cases()]
+    for d in entries:
+        assert any(d.applies(i, d.oracle) for i in ids), d.match
+
+
+def test_case_ids_are_unique_stable_and_read_like_the_call():
+    cases = all_cases()
+    assert len(cases) >= 300 and len({c.id for c in cases}) == len(cases)
+    assert "GRU(units=3)-float64-B3T5F4" in {c.id for c in cases}
+    assert all(c.seed == all_cases()[i].seed for i, c in enumerate(cases[:20]))
+    assert rerun_command(cases[0]).startswith("rnn-conformance verify --case 'SimpleRNN(")
+
+
+def test_select_filters_and_rejects_unknown_ids():
+    cases = all_cases()
+    assert {c.family for c in select(cases, layers=["LSTM"])} == {"LSTM"}
+    assert {c.dtype for c in select(cases, dtypes=["float16"])} == {"float16"}
+    with pytest.raises(ValueError, match="unknown case id"):
+        select(cases, ids=["LSTM(units=99)"])
+
+
+@pytest.mark.parametrize("name", MASKS)
+def test_mask_patterns_have_the_shape_and_the_feature_they_are_named_for(name):
+    m = mask_pattern(name, 3, 5)
+    assert m.shape == (3, 5) and m.dtype == bool
+    expect = {"all_true": m.all(), "right_pad": not m[:, -1].all() and m[:, 0].all(),
+              "left_pad": not m[:, 0].all() and m[:, -1].all(), "holes": not m[0, 1] and m[:, 0].all(),
+              "masked_row": not m[-1].any(), "first_masked": not m[:, 0].any()}
+    assert expect[name]
+
+
+def test_cli_list_prints_ids_and_bad_filters_exit_2(capsys):
+    assert cli.main(["list", "--layers", "GRU", "--dtype", "float16"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(line.startswith("GRU(") and "-float16-" in line for line in lines)
+    assert cli.main(["list", "--case", "nope"]) == 2
+    assert "unknown case id" in capsys.readouterr().err
