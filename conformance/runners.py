@@ -92,15 +92,23 @@ def prepare(case: Case) -> tuple[dict, CaseData, Any]:
     return config, data, layer
 
 
-def _chunks(case: Case, data: CaseData) -> list[tuple[Array, Array | None, Any]]:
-    """(inputs, mask, initial_state) per call: one call, or call/call/(reset)/call when stateful."""
-    if not case.stateful_calls:
-        return [(data.inputs, data.mask, data.initial_state)]
-    half = case.steps // 2
-    m = data.mask
-    first = (data.inputs[:, :half], None if m is None else m[:, :half], data.initial_state)
-    second = (data.inputs[:, half:], None if m is None else m[:, half:], None)
-    return [first, second, "reset", first]
+def _calls(case: Case, data: CaseData, layer: Any, call) -> list[Array]:
+    """Run the case's call protocol on ``layer`` with ``call(x, mask, initial_state)``: one call,
+    or for stateful cases call(first half), call(second half), reset_state(), call(first half).
+    Returns every output of every call, flattened."""
+    calls = [(data.inputs, data.mask, data.initial_state)]
+    if case.stateful_calls:
+        half, m = case.steps // 2, data.mask
+        first = (data.inputs[:, :half], None if m is None else m[:, :half], data.initial_state)
+        second = (data.inputs[:, half:], None if m is None else m[:, half:], None)
+        calls = [first, second, "reset", first]
+    outputs = []
+    for args in calls:
+        if args == "reset":
+            layer.reset_state()
+        else:
+            outputs += flatten(call(*args))  # np.asarray also reads eager tensors
+    return outputs
 
 
 def run_keras(case: Case, layer: Any, data: CaseData) -> list[Array]:
@@ -108,20 +116,15 @@ def run_keras(case: Case, layer: Any, data: CaseData) -> list[Array]:
     if data.dropout_masks:
         for cell, (dp, rec) in zip(_cells(layer), data.dropout_masks):
             _pin_dropout_masks(keras, cell, dp, rec, case.dtype)
-    outputs = []
-    for chunk in _chunks(case, data):
-        if chunk == "reset":
-            layer.reset_state()
-            continue
-        x, mask, init = chunk
+
+    def call(x: Array, mask: Array | None, init: Any) -> Any:
         kwargs = {"training": case.training}
         if mask is not None:
             kwargs["mask"] = keras.ops.convert_to_tensor(mask)
         if init is not None:
             kwargs["initial_state"] = _to_tensor(keras, init, case.dtype)
-        out = layer(keras.ops.convert_to_tensor(x.astype(case.dtype)), **kwargs)
-        outputs += flatten(out)  # np.asarray reads eager tensors
-    return outputs
+        return layer(keras.ops.convert_to_tensor(x.astype(case.dtype)), **kwargs)
+    return _calls(case, data, layer, call)
 
 
 def _to_tensor(keras: Any, tree: Any, dtype: str) -> Any:
@@ -152,17 +155,12 @@ def run_refimpl(case: Case, config: dict, data: CaseData) -> list[Array]:
     if data.dropout_masks:
         masks = [refimpl.DropoutMasks(dp, rec) for dp, rec in data.dropout_masks]
         masks = masks if case.stacked else masks[0]
-    outputs = []
-    for chunk in _chunks(case, data):
-        if chunk == "reset":
-            layer.reset_state()
-            continue
-        x, mask, init = chunk
+
+    def call(x: Array, mask: Array | None, init: Any) -> Any:
         init = None if init is None else _cast(init, case.dtype)
-        out = layer(x.astype(case.dtype), mask=mask, initial_state=init, training=case.training,
-                    dropout_masks=masks)
-        outputs += flatten(out)
-    return outputs
+        return layer(x.astype(case.dtype), mask=mask, initial_state=init, training=case.training,
+                     dropout_masks=masks)
+    return _calls(case, data, layer, call)
 
 
 def _cast(tree: Any, dtype: str) -> Any:

@@ -222,5 +222,12 @@ def _matmul(a: Array, b: Array) -> Array:
     return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
 
 
+def forwarded(local_vars: dict, *own: str) -> dict:
+    """A cell constructor's arguments (its ``locals()``) minus the ones it handles itself, with its
+    ``**kwargs`` merged in: what it passes on to ``RNNCell.__init__``."""
+    skip = {"self", "__class__", "kwargs", *own}
+    return {**{k: v for k, v in local_vars.items() if k not in skip}, **local_vars.get("kwargs", {})}
+
+
 def check_implementation(implementation: Any) -> int:
     return check_choice("implementation", implementation, (1, 2))

@@ -19,8 +19,8 @@ import numpy as np
 
 from refimpl import activations
 from refimpl._typing import Array, States
-from refimpl.base import check_bool, check_choice
-from refimpl.cell import RNNCell, check_implementation
+from refimpl.base import check_bool
+from refimpl.cell import RNNCell, check_implementation, forwarded
 from refimpl.rnn import CellLayer
 
 
@@ -37,14 +37,8 @@ class LSTMCell(RNNCell):
                  bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  seed: int | None = None, **kwargs: Any):
         implementation = check_implementation(kwargs.pop("implementation", 2))
-        super().__init__(units, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                         dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
-                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                         recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
-                         **kwargs)
+        # Everything but this cell's own arguments goes to RNNCell.
+        super().__init__(**forwarded(locals(), "recurrent_activation", "unit_forget_bias", "implementation"))
         self.recurrent_activation = activations.get(recurrent_activation, keras_version=self.keras_version)
         self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
         # Keras switches to one dropout mask per gate (implementation 1) with recurrent dropout.
@@ -94,19 +88,4 @@ class LSTM(CellLayer):
                  recurrent_dropout: float = 0.0, seed: int | None = None, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
                  unroll: bool = False, use_cudnn: Any = "auto", **kwargs: Any):
-        # use_cudnn picks a kernel, not a result; refimpl is the generic loop (see docs/semantics).
-        self.use_cudnn = check_choice("use_cudnn", use_cudnn, ("auto", True, False))
-        super().__init__(dict(units=units, activation=activation,
-                              recurrent_activation=recurrent_activation, use_bias=use_bias,
-                              kernel_initializer=kernel_initializer,
-                              recurrent_initializer=recurrent_initializer,
-                              bias_initializer=bias_initializer, unit_forget_bias=unit_forget_bias,
-                              kernel_regularizer=kernel_regularizer,
-                              recurrent_regularizer=recurrent_regularizer,
-                              bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                              recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
-                              dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
-                              implementation=kwargs.pop("implementation", 2)),
-                         return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-                         activity_regularizer=activity_regularizer, **kwargs)
+        super().__init__(locals())

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from refimpl._typing import Array, Config, Shape
-from refimpl.base import Layer, check_bool
+from refimpl.base import Layer, check_bool, check_choice
 from refimpl.cell import DropoutMasks, RNNCell
 
 RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
@@ -255,10 +255,17 @@ class CellLayer(RNN):
     cell_class: type[RNNCell]
     config_omits: tuple[str, ...] = ()  # cell keys the Keras layer's get_config leaves out
 
-    def __init__(self, cell_kwargs: dict, **kwargs: Any):
-        shared = {k: kwargs[k] for k in ("dtype", "trainable", "keras_version") if k in kwargs}
-        cell = self.cell_class(**cell_kwargs, **shared)
-        super().__init__(cell, **kwargs)
+    def __init__(self, args: dict):
+        """``args``: the subclass constructor's ``locals()``. Keras's arguments are routed by name:
+        the cell's own (and ``implementation``) build the cell, the rest configure the loop."""
+        args = {k: v for k, v in args.items() if k not in ("self", "__class__")}
+        args.update(args.pop("kwargs"))
+        if "use_cudnn" in args:  # picks a kernel, not a result: refimpl is the generic loop
+            self.use_cudnn = check_choice("use_cudnn", args.pop("use_cudnn"), ("auto", True, False))
+        cell_params = set(inspect.signature(self.cell_class).parameters) | {"implementation"}
+        cell_args = {k: args.pop(k) for k in list(args) if k in cell_params}
+        shared = {k: args[k] for k in ("dtype", "trainable", "keras_version") if k in args}
+        super().__init__(self.cell_class(**cell_args, **shared), **args)
 
     def __getattr__(self, name: str) -> Any:  # layer.units, layer.activation, ... as in Keras
         if name != "cell" and "cell" in self.__dict__ and hasattr(self.cell, name):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from refimpl._typing import Array, States
-from refimpl.cell import RNNCell
+from refimpl.cell import RNNCell, forwarded
 from refimpl.rnn import CellLayer
 
 
@@ -25,14 +25,7 @@ class SimpleRNNCell(RNNCell):
                  kernel_constraint: Any = None, recurrent_constraint: Any = None,
                  bias_constraint: Any = None, dropout: float = 0.0, recurrent_dropout: float = 0.0,
                  seed: int | None = None, **kwargs: Any):
-        super().__init__(units, activation=activation, use_bias=use_bias,
-                         kernel_initializer=kernel_initializer,
-                         recurrent_initializer=recurrent_initializer, bias_initializer=bias_initializer,
-                         dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed,
-                         kernel_regularizer=kernel_regularizer, recurrent_regularizer=recurrent_regularizer,
-                         bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                         recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
-                         **kwargs)
+        super().__init__(**forwarded(locals()))  # every argument is a shared one
 
     def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
         """x_proj = x_t @ kernel + bias (B, units); states = [h_tm1]."""
@@ -55,14 +48,4 @@ class SimpleRNN(CellLayer):
                  recurrent_dropout: float = 0.0, return_sequences: bool = False,
                  return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
                  unroll: bool = False, seed: int | None = None, **kwargs: Any):
-        super().__init__(dict(units=units, activation=activation, use_bias=use_bias,
-                              kernel_initializer=kernel_initializer,
-                              recurrent_initializer=recurrent_initializer,
-                              bias_initializer=bias_initializer, kernel_regularizer=kernel_regularizer,
-                              recurrent_regularizer=recurrent_regularizer,
-                              bias_regularizer=bias_regularizer, kernel_constraint=kernel_constraint,
-                              recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint,
-                              dropout=dropout, recurrent_dropout=recurrent_dropout, seed=seed),
-                         return_sequences=return_sequences, return_state=return_state,
-                         go_backwards=go_backwards, stateful=stateful, unroll=unroll,
-                         activity_regularizer=activity_regularizer, **kwargs)
+        super().__init__(locals())
