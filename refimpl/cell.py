@@ -45,6 +45,7 @@ class RNNCell(Layer):
 
     GATES: tuple[str, ...] = ()
     weight_names = ("kernel", "recurrent_kernel", "bias")
+    step_ndim = 2  # one step's input: (batch, features)
     # Keras arguments a cell may lack (SimpleRNN has no recurrent_activation), filled by subclasses.
     config_keys: tuple[str, ...] = ()
 
@@ -82,13 +83,18 @@ class RNNCell(Layer):
         sizes = self.state_size if isinstance(self.state_size, list) else [self.state_size]
         return [np.zeros((batch_size, s), dtype=dtype) for s in sizes]  # (B, units) each
 
+    def output_shape(self, step_shape: tuple) -> tuple:
+        """The shape of h for one step's input shape (B, features) -> (B, units)."""
+        return (step_shape[0], self.units)
+
     def call(self, inputs: Array, states: States | Array, training: bool = False) -> tuple[Array, Any]:
         """One time step: inputs (B, input_dim), states as ``state_size`` -> (output, new_states).
 
         Like Keras, a bare array state (not in a list) comes back bare."""
         inputs = np.asarray(inputs)
-        if inputs.ndim != 2:
-            raise ValueError(f"{self.name}: inputs.shape={inputs.shape}, expected (batch, features) for one step")
+        if inputs.ndim != self.step_ndim:
+            raise ValueError(f"{self.name}: inputs.shape={inputs.shape}, expected rank {self.step_ndim} "
+                             "(batch, features...) for one step")
         if not self.built:
             self.build(inputs.shape)
         dtype = self.compute_dtype(inputs)
@@ -140,12 +146,13 @@ class RNNCell(Layer):
 
     reset_recurrent_dropout_mask = reset_dropout_mask
 
-    def prepare_dropout(self, batch_size: int, input_dim: int, masks: DropoutMasks | None) -> None:
-        """Fix this sequence's masks: the caller's where given, else drawn from the cell's generator."""
+    def prepare_dropout(self, step_shape: tuple, masks: DropoutMasks | None) -> None:
+        """Fix this sequence's masks for step inputs of ``step_shape``: the caller's where given,
+        else drawn from the cell's generator."""
         masks = masks or DropoutMasks()
-        self._dropout_mask = self._mask_or_draw("dropout", masks.input, self.dropout, (batch_size, input_dim))
+        self._dropout_mask = self._mask_or_draw("dropout", masks.input, self.dropout, tuple(step_shape))
         self._recurrent_dropout_mask = self._mask_or_draw(
-            "recurrent_dropout", masks.recurrent, self.recurrent_dropout, (batch_size, self.units))
+            "recurrent_dropout", masks.recurrent, self.recurrent_dropout, self.output_shape(step_shape))
 
     def _mask_or_draw(self, what: str, given: Any, rate: float, shape: tuple) -> Array | None:
         if rate == 0.0:
@@ -154,46 +161,63 @@ class RNNCell(Layer):
             return None
         count = self.dropout_mask_count
         if given is None:
-            draw = lambda: (self._rng.random(shape) >= rate) / (1.0 - rate)  # (B, features)
+            draw = lambda: (self._rng.random(shape) >= rate) / (1.0 - rate)  # (B, features...)
             return draw() if count is None else np.stack([draw() for _ in range(count)])
         given = np.asarray(given, dtype=np.float64)
         want = shape if count is None else (count, *shape)
         if given.shape != want:
-            per = "" if count is None else f" ({count} gates, implementation=1)"
+            per = "" if count is None else f" (one per gate: {count})"
             raise ValueError(f"{self.name}: {what} mask shape={given.shape}, expected {want}{per}")
         return given
 
-    def _mask(self, which: str, batch_size: int, features: int) -> Array | None:
+    def _mask(self, which: str, shape: tuple) -> Array | None:
         """This sequence's mask for ``which`` ("dropout"/"recurrent_dropout"), drawn on first use."""
         attr = f"_{which}_mask"
         if getattr(self, attr) is None and getattr(self, which):
-            setattr(self, attr, self._mask_or_draw(which, None, getattr(self, which), (batch_size, features)))
+            setattr(self, attr, self._mask_or_draw(which, None, getattr(self, which), shape))
         return getattr(self, attr)
 
     def input_dropout(self, x: Array, training: bool) -> Array:
-        """x (B, T, d) as the kernel sees it: unchanged, x * mask, or (G, B, T, d) with per-gate masks."""
-        mask = self._mask("dropout", x.shape[0], x.shape[-1]) if training else None
-        return x if mask is None else mask.astype(x.dtype, copy=False)[..., None, :] * x
+        """x (B, T, ...) as the kernel sees it: unchanged, x * mask (the same at every step), or
+        (G, B, T, ...) with one mask per gate."""
+        mask = self._mask("dropout", (x.shape[0], *x.shape[2:])) if training else None
+        if mask is None:
+            return x
+        return np.expand_dims(mask.astype(x.dtype, copy=False), -(x.ndim - 1)) * x  # insert T
 
     def recurrent_dropout_of(self, h_tm1: Array, training: bool) -> Array:
-        """h_tm1 (B, u) as the recurrent kernel sees it: unchanged, h * mask, or (G, B, u) per gate."""
-        mask = self._mask("recurrent_dropout", h_tm1.shape[0], self.units) if training else None
+        """h_tm1 (B, ...) as the recurrent kernel sees it: unchanged, h * mask, or (G, B, ...)."""
+        mask = self._mask("recurrent_dropout", h_tm1.shape) if training else None
         return h_tm1 if mask is None else mask.astype(h_tm1.dtype, copy=False) * h_tm1
 
-    def gate_matmul(self, h: Array, weight: Array, gates: Sequence[int], per_gate: bool) -> Array:
-        """h @ weight[:, columns of ``gates``] -> (..., len(gates)*units). With ``per_gate`` (one
-        dropout mask per gate), h is (G, ..., k) and gate g multiplies its own copy h[g]."""
+    def input_op(self, x: Array, kernel: Array) -> Array:
+        """How the kernel meets the inputs: x (..., d) @ kernel (d, n). ConvLSTM convolves."""
+        return _matmul(x, kernel)
+
+    def recurrent_op(self, h: Array, recurrent_kernel: Array) -> Array:
+        """How the recurrent kernel meets the state: h (..., u) @ recurrent_kernel (u, n)."""
+        return _matmul(h, recurrent_kernel)
+
+    def per_gate(self, op, x: Array, weight: Array, gates: Sequence[int], per_gate: bool) -> Array:
+        """op(x, weight[..., columns of ``gates``]) -> (..., len(gates)*units). With ``per_gate``
+        (one dropout mask per gate) x is (G, ...) and gate g sees its own copy x[g]."""
         u = self.units
         if not per_gate:
-            return _matmul(h, weight[:, gates[0] * u:(gates[-1] + 1) * u])
-        return np.concatenate([_matmul(h[g], weight[:, g * u:(g + 1) * u]) for g in gates], axis=-1)
+            return op(x, weight[..., gates[0] * u:(gates[-1] + 1) * u])
+        return np.concatenate([op(x[g], weight[..., g * u:(g + 1) * u]) for g in gates], axis=-1)
+
+    def recurrent_projection(self, h_rec: Array, recurrent_kernel: Array, gates: Sequence[int]) -> Array:
+        """The recurrent kernel applied to h_rec (B, ...), or (G, B, ...) with per-gate dropout."""
+        per_gate = h_rec.ndim == self.step_ndim + 1
+        return self.per_gate(self.recurrent_op, h_rec, recurrent_kernel, gates, per_gate)
 
     def project_inputs(self, x: Array, training: bool = False) -> Array:
-        """x (B, T, input_dim) -> x @ kernel (+ input bias), time-major: (T, B, G*units)."""
+        """x (B, T, ...) -> the kernel applied to every step (+ input bias), time-major: (T, B, ..., G*units)."""
         kernel, _, bias = self._weights(x.dtype)
-        x = np.swapaxes(self.input_dropout(x, training), -3, -2)  # (T, B, d), or (G, T, B, d)
-        xw = self.gate_matmul(np.ascontiguousarray(x), kernel, range(len(self.GATES)),
-                              per_gate=x.ndim == 4)  # (T, B, G*units)
+        dropped = self.input_dropout(x, training)  # (B, T, ...) or (G, B, T, ...)
+        lead = dropped.ndim - x.ndim  # 1 with one mask per gate
+        dropped = np.ascontiguousarray(np.swapaxes(dropped, lead, lead + 1))  # (T, B, ...)
+        xw = self.per_gate(self.input_op, dropped, kernel, range(len(self.GATES)), per_gate=lead == 1)
         bias = self.input_bias(bias)
         if bias is not None:
             xw += bias

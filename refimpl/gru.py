@@ -67,7 +67,7 @@ class GRUCell(RNNCell):
         per_gate, u = h_rec.ndim == 3, self.units
         x_z, x_r, x_h = x_proj[:, :u], x_proj[:, u:2 * u], x_proj[:, 2 * u:]  # (B, u) each
         # reset_after: all three gates' recurrent products (+ recurrent bias); else only z and r.
-        inner = self.gate_matmul(h_rec, recurrent_kernel, range(3 if self.reset_after else 2), per_gate)
+        inner = self.recurrent_projection(h_rec, recurrent_kernel, range(3 if self.reset_after else 2))
         if self.reset_after and bias is not None:
             inner += bias[1]
         h_z, h_r, h_h = inner[:, :u], inner[:, u:2 * u], inner[:, 2 * u:]  # h_h empty unless reset_after

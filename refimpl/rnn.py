@@ -143,7 +143,7 @@ class RNN(Layer):
             raise ValueError(f"{self.name} is stateful: batch size {batch}, expected {self._batch_size} "
                              "(the batch size it was built with)")
         states = self._initial_states(initial_state, batch, x.dtype)
-        self._prepare_dropout(self.cell, dropout_masks, batch, x.shape[-1])
+        self._prepare_dropout(self.cell, dropout_masks, (batch, *x.shape[2:]))
         try:
             if self.go_backwards:
                 x = x[:, ::-1]
@@ -213,7 +213,7 @@ class RNN(Layer):
                 raise ValueError(f"{self.name}: initial_state[{i}].shape={g.shape}, expected {e.shape}")
         return given
 
-    def _prepare_dropout(self, cell: Any, masks: Any, batch: int, input_dim: int) -> None:
+    def _prepare_dropout(self, cell: Any, masks: Any, step_shape: tuple) -> None:
         from refimpl.stacked import StackedRNNCells
 
         if isinstance(cell, StackedRNNCells):
@@ -221,10 +221,10 @@ class RNN(Layer):
             if len(masks) != len(cell.cells):
                 raise ValueError(f"len(dropout_masks)={len(masks)}, expected one per cell ({len(cell.cells)})")
             for c, m in zip(cell.cells, masks):
-                self._prepare_dropout(c, m, batch, input_dim)
-                input_dim = getattr(c, "output_size", None) or _first(c.state_size)
+                self._prepare_dropout(c, m, step_shape)
+                step_shape = (step_shape[0], getattr(c, "output_size", None) or _first(c.state_size))
         elif isinstance(cell, RNNCell):
-            cell.prepare_dropout(batch, input_dim, masks)
+            cell.prepare_dropout(step_shape, masks)
         elif masks is not None:
             raise ValueError(f"dropout_masks were given, but cell {cell!r} is not a refimpl cell")
 
@@ -284,7 +284,7 @@ class CellLayer(RNN):
 def _projected_steps(cell: RNNCell, x: Array, training: bool):
     """Yield x[:, t] @ kernel (+ bias) for t = 0, 1, ...: one matmul per block of steps, with
     blocks of ~2**20 elements so long sequences stream through cache instead of one huge array."""
-    block = max(1, 2**20 // (x.shape[0] * cell.kernel.shape[1]))
+    block = max(1, 2**20 // (x[:, 0].size * len(cell.GATES)))
     for start in range(0, x.shape[1], block):
         yield from cell.project_inputs(x[:, start:start + block], training)  # (block, B, G*units)
 

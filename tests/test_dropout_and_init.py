@@ -50,7 +50,7 @@ def test_masks_drawn_from_a_seed_are_reproducible_and_reused_across_steps():
     b.set_weights(a.get_weights())
     np.testing.assert_array_equal(a(X, training=True), b(X, training=True))
     # A zeroed input feature is zeroed at every step: the mask is drawn once per sequence.
-    a.cell.prepare_dropout(3, 4, None)
+    a.cell.prepare_dropout((3, 4), None)
     mask = a.cell._dropout_mask
     assert set(np.unique(mask)) <= {0.0, 1 / 0.6}
 

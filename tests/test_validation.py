@@ -147,7 +147,7 @@ def test_dropout_mask_of_the_wrong_shape_is_rejected():
 
 def test_per_gate_dropout_masks_are_required_with_recurrent_dropout():
     layer = refimpl.LSTM(3, recurrent_dropout=0.5)  # Keras switches to implementation=1: 4 masks
-    with pytest.raises(ValueError, match=r"expected \(4, 2, 3\) \(4 gates, implementation=1\)"):
+    with pytest.raises(ValueError, match=r"expected \(4, 2, 3\) \(one per gate: 4\)"):
         layer(np.zeros((2, 3, 4)), training=True, dropout_masks=refimpl.DropoutMasks(recurrent=np.ones((2, 3))))
 
 
