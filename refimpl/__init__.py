@@ -12,7 +12,9 @@ defaults, same weight order and shapes, same outputs. NumPy is the only dependen
 where they differ: today, hard_sigmoid's definition. See docs/semantics.md.
 """
 
+from refimpl.bidirectional import Bidirectional
 from refimpl.cell import DropoutMasks
+from refimpl.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell
 from refimpl.gru import GRU, GRUCell
 from refimpl.lstm import LSTM, LSTMCell
 from refimpl.rnn import RNN
@@ -24,4 +26,5 @@ __version__ = "0.1.0"
 KERAS_VERSION = "3.15.1"  # the Keras release the reference was checked against
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN",
-           "StackedRNNCells", "DropoutMasks", "deserialize", "serialize"]
+           "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell",
+           "Bidirectional", "DropoutMasks", "deserialize", "serialize"]

@@ -2,7 +2,8 @@
 
 Keras 3's ``keras.layers.serialize(layer)`` gives ``{"module", "class_name", "config",
 "registered_name", "build_config"}``; Keras 2 (tf-keras) gives ``{"class_name", "config"}``. Both
-nest the same way for ``RNN(cell=...)`` and ``StackedRNNCells(cells=[...])``.
+nest the same way for ``RNN(cell=...)``, ``StackedRNNCells(cells=[...])`` and
+``Bidirectional(layer=..., backward_layer=...)``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from refimpl._typing import Config
 
 
 def _registry() -> dict[str, type]:
+    from refimpl.bidirectional import Bidirectional
+    from refimpl.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell
     from refimpl.gru import GRU, GRUCell
     from refimpl.lstm import LSTM, LSTMCell
     from refimpl.rnn import RNN
@@ -20,7 +23,8 @@ def _registry() -> dict[str, type]:
     from refimpl.stacked import StackedRNNCells
 
     return {c.__name__: c for c in (SimpleRNN, LSTM, GRU, SimpleRNNCell, LSTMCell, GRUCell, RNN,
-                                    StackedRNNCells)}
+                                    StackedRNNCells, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell,
+                                    Bidirectional)}
 
 
 def serialize(obj: Any) -> Config:
@@ -52,6 +56,9 @@ def deserialize(config: Config, *, keras_version: int = 3, custom_objects: dict[
     kwargs = dict(config["config"])
     if "cell" in kwargs:
         kwargs["cell"] = deserialize(kwargs["cell"], keras_version=keras_version, custom_objects=custom_objects)
+    for key in ("layer", "backward_layer"):  # Bidirectional
+        if kwargs.get(key) is not None:
+            kwargs[key] = deserialize(kwargs[key], keras_version=keras_version, custom_objects=custom_objects)
     if "cells" in kwargs:
         kwargs["cells"] = [deserialize(c, keras_version=keras_version, custom_objects=custom_objects)
                            for c in kwargs["cells"]]
