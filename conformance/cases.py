@@ -36,6 +36,8 @@ class Case:
     layer: Spec
     cells: tuple[Spec, ...] = ()  # for RNN(cell), or RNN([cells]) when stacked
     stacked: bool = False
+    wrapped: tuple[Spec, ...] = ()  # for Bidirectional: the layer [and the backward_layer]
+    spatial: tuple[int, ...] = ()  # ConvLSTM: the spatial dims of each step
     dtype: str = "float64"
     batch: int = 3
     steps: int = 5
@@ -51,10 +53,23 @@ class Case:
 
     @property
     def family(self) -> str:
-        """Which table row the case belongs to: SimpleRNN, LSTM, GRU, or RNN(cell...)."""
+        """The table row: SimpleRNN, ..., ConvLSTM2D, RNN(LSTMCell), StackedRNNCells, Bidirectional(GRU)."""
+        if self.wrapped:
+            return f"Bidirectional({self.wrapped[0][0]})"
         if self.layer_name != "RNN":
             return self.layer_name
         return "StackedRNNCells" if self.stacked else f"RNN({self.cells[0][0]})"
+
+    @property
+    def channels_first(self) -> bool:
+        return any(dict(s[1]).get("data_format") == "channels_first" for s in (self.layer, *self.wrapped))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """(B, T, *spatial, F), or (B, T, F, *spatial) for channels_first."""
+        if self.channels_first:
+            return (self.batch, self.steps, self.features, *self.spatial)
+        return (self.batch, self.steps, *self.spatial, self.features)
 
     @property
     def id(self) -> str:
@@ -66,8 +81,14 @@ class Case:
             cells = ", ".join(map(fmt, self.cells))
             cells = f"[{cells}]" if self.stacked else cells
             parts[0] = parts[0][:-1] + (", " if self.layer[1] else "") + f"cell={cells})"
+        if self.wrapped:
+            inner = f"layer={fmt(self.wrapped[0])}"
+            if len(self.wrapped) > 1:
+                inner += f", backward_layer={fmt(self.wrapped[1])}"
+            parts[0] = parts[0][:-1] + (", " if self.layer[1] else "") + inner + ")"
         parts.append(self.dtype)
-        parts.append(f"B{self.batch}T{self.steps}F{self.features}")
+        spatial = "S" + "x".join(map(str, self.spatial)) if self.spatial else ""
+        parts.append(f"B{self.batch}T{self.steps}{spatial}F{self.features}")
         if self.mask:
             parts.append(f"mask={self.mask}")
         if self.initial_state:
@@ -183,7 +204,11 @@ def _rnn_cases() -> Iterable[Case]:
 
 
 def all_cases() -> list[Case]:
-    cases = [c for layer in LAYERS for c in _layer_cases(layer)] + list(_rnn_cases())
+    from conformance.cases_bidirectional import bidirectional_cases
+    from conformance.cases_convlstm import convlstm_cases
+
+    cases = ([c for layer in LAYERS for c in _layer_cases(layer)] + list(_rnn_cases())
+             + list(convlstm_cases()) + list(bidirectional_cases()))
     ids = [c.id for c in cases]
     dupes = {i for i in ids if ids.count(i) > 1}
     if dupes:

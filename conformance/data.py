@@ -53,28 +53,20 @@ def mask_pattern(name: str, batch: int, steps: int) -> Array:
     return m
 
 
-def _state_shapes(state_size: Any, batch: int) -> Any:
-    if isinstance(state_size, int):
-        return (batch, state_size)
-    return [_state_shapes(s, batch) for s in state_size]
-
-
-def make_data(case: Case, weight_shapes: list[tuple], state_size: Any,
-              dropout_layout: list[tuple[int, int, int | None, float, float]]) -> CaseData:
-    """``dropout_layout``: per cell (input_dim, units, per_gate_count, dropout, recurrent_dropout)."""
+def make_data(case: Case, weight_shapes: list[tuple], state_shapes: list,
+              dropout_layout: list[tuple[tuple, tuple, int | None, float, float]]) -> CaseData:
+    """``state_shapes``: the layer's initial-state shapes, nested as its states are.
+    ``dropout_layout``: per cell (step input shape, state shape, masks per gate or None, dropout,
+    recurrent_dropout)."""
     rng = np.random.default_rng(case.seed)
     weights = [rng.uniform(-0.6, 0.6, s) for s in weight_shapes]
-    inputs = rng.uniform(-1.0, 1.0, (case.batch, case.steps, case.features))
+    inputs = rng.uniform(-1.0, 1.0, case.input_shape)
     mask = mask_pattern(case.mask, case.batch, case.steps) if case.mask else None
-    initial_state = None
-    if case.initial_state:
-        shapes = [_state_shapes(s, case.batch) for s in (state_size if isinstance(state_size, list) else [state_size])]
-        initial_state = _draw_nested(rng, shapes)
+    initial_state = _draw_nested(rng, state_shapes) if case.initial_state else None
     dropout_masks = None
     if case.training:
-        dropout_masks = [(_dropout(rng, (case.batch, d), count, rate),
-                          _dropout(rng, (case.batch, u), count, rec_rate))
-                         for d, u, count, rate, rec_rate in dropout_layout]
+        dropout_masks = [(_dropout(rng, step, count, rate), _dropout(rng, state, count, rec_rate))
+                         for step, state, count, rate, rec_rate in dropout_layout]
     return CaseData(weights, inputs, mask, initial_state, dropout_masks)
 
 

@@ -8,6 +8,10 @@ Dropout with ``training=True``: Keras caches one mask per sequence on each cell
 (``DropoutRNNCell.get_dropout_mask``); the harness replaces those two methods on the Keras cell
 instances so they return the case's masks, and passes the same masks to refimpl as
 ``DropoutMasks``.
+
+channels_first ConvLSTM: TensorFlow's CPU convolutions reject it, so the oracle is the same Keras
+layer in channels_last, fed the case's inputs, states and dropout masks with the channel axis moved
+last, its outputs moved back. The refimpl twin gets the channels_first config and the data as is.
 """
 
 from __future__ import annotations
@@ -53,6 +57,14 @@ def keras_versions() -> dict[str, str]:
     return versions
 
 
+def _oracle_kwargs(spec_kwargs) -> dict:
+    """A layer spec's kwargs as the oracle builds it: channels_first runs as channels_last."""
+    kwargs = dict(spec_kwargs)
+    if kwargs.get("data_format") == "channels_first":
+        kwargs["data_format"] = "channels_last"
+    return kwargs
+
+
 def build_keras_layer(case: Case):
     keras = _keras()
     L = keras.layers
@@ -63,33 +75,97 @@ def build_keras_layer(case: Case):
         # then casts float64 states down; passing the stack explicitly keeps the case's dtype.
         cell = L.StackedRNNCells(cells, dtype=case.dtype) if case.stacked else cells[0]
         return L.RNN(cell, **kwargs, dtype=case.dtype)
-    return getattr(L, case.layer_name)(**kwargs, dtype=case.dtype)
+    if case.wrapped:
+        inner = [getattr(L, name)(**_oracle_kwargs(kw), dtype=case.dtype) for name, kw in case.wrapped]
+        return L.Bidirectional(inner[0], backward_layer=inner[1] if len(inner) > 1 else None,
+                               **kwargs, dtype=case.dtype)
+    return getattr(L, case.layer_name)(**_oracle_kwargs(kwargs), dtype=case.dtype)
+
+
+def _rnn_layers(layer: Any) -> list:
+    return [layer.forward_layer, layer.backward_layer] if hasattr(layer, "forward_layer") else [layer]
 
 
 def _cells(layer: Any) -> list:
-    cell = layer.cell
-    return list(cell.cells) if hasattr(cell, "cells") else [cell]
+    cells = [sub.cell for sub in _rnn_layers(layer)]
+    return [c for cell in cells for c in (cell.cells if hasattr(cell, "cells") else [cell])]
 
 
-def _dropout_layout(case: Case, layer: Any) -> list[tuple]:
-    layout, input_dim = [], case.features
-    for cell in _cells(layer):
-        layout.append((input_dim, cell.units, getattr(cell, "dropout_mask_count", None), cell.dropout,
-                       cell.recurrent_dropout))
-        input_dim = cell.units
-    return layout
+class Layout:
+    """Moves channel axes between the case's layout and the oracle's (channels_last)."""
+
+    def __init__(self, case: Case):
+        self.on = case.channels_first
+        self.step_rank = len(case.spatial) + 2  # (B, *spatial, C)
+
+    def to_oracle(self, a: Array, channel_axis: int = 1) -> Array:
+        return np.moveaxis(a, channel_axis, -1) if self.on else a
+
+    def from_oracle(self, a: Array) -> Array:
+        """Outputs and states back: sequences (B, T, *S, C) and steps (B, *S, C)."""
+        if not self.on:
+            return a
+        return np.moveaxis(a, -1, 2 if a.ndim == self.step_rank + 1 else 1)
+
+    def state_to_oracle(self, tree: Any) -> Any:
+        return [self.state_to_oracle(t) for t in tree] if isinstance(tree, list) else self.to_oracle(tree)
+
+    def mask_to_oracle(self, m: Array | None) -> Array | None:
+        """Per-gate dropout masks (G, B, C, *S) -> (G, B, *S, C); dense (G, B, units) pass as they are."""
+        return m if m is None or not self.on or m.ndim <= 3 else np.moveaxis(m, 2, -1)
+
+
+def _shapes(tree: Any, layout: Layout) -> Any:
+    """The nested shapes of Keras's initial states, in the case's layout."""
+    if isinstance(tree, (list, tuple)):
+        return [_shapes(t, layout) for t in tree]
+    shape = tuple(np.shape(tree))
+    return (shape[0], shape[-1], *shape[1:-1]) if layout.on else shape
+
+
+def _dropout_layout(case: Case, layer: Any, layout: Layout) -> list[tuple]:
+    """Per cell: (step input shape, state shape, masks per gate or None, dropout, recurrent_dropout)."""
+    out = []
+    for sub in _rnn_layers(layer):
+        step = (case.batch, *case.input_shape[2:])
+        for cell in (sub.cell.cells if hasattr(sub.cell, "cells") else [sub.cell]):
+            state = _shapes(cell.get_initial_state(batch_size=case.batch)[0], layout)
+            out.append((step, state, getattr(cell, "dropout_mask_count", None), cell.dropout,
+                        cell.recurrent_dropout))
+            step = state
+    return out
 
 
 def prepare(case: Case) -> tuple[dict, CaseData, Any]:
-    """Build the Keras layer; return (its serialized config, the case data, the layer)."""
+    """Build the Keras layer; return (the twin's config, the case data, the Keras layer)."""
     keras = _keras()
+    layout = Layout(case)
     layer = build_keras_layer(case)
-    layer.build((case.batch, case.steps, case.features))
+    shape = case.input_shape
+    layer.build(tuple(layout.to_oracle(np.empty(shape, np.bool_), 2).shape))
     config = keras.layers.serialize(layer)
-    data = make_data(case, [w.shape for w in layer.get_weights()], layer.cell.state_size,
-                     _dropout_layout(case, layer) if case.training else [])
+    if layout.on:
+        config = _as_channels_first(config)
+    states = [s for sub in _rnn_layers(layer) for s in sub.cell.get_initial_state(batch_size=case.batch)]
+    data = make_data(case, [w.shape for w in layer.get_weights()], _shapes(states, layout),
+                     _dropout_layout(case, layer, layout) if case.training else [])
     layer.set_weights([w.astype(case.dtype) for w in data.weights])
     return config, data, layer
+
+
+def _as_channels_first(config: Any) -> Any:
+    """The oracle's channels_last config as the case's channels_first one, nested layers included."""
+    if isinstance(config, list):
+        return [_as_channels_first(c) for c in config]
+    if not isinstance(config, dict):
+        return config
+    out = {k: _as_channels_first(v) for k, v in config.items()}
+    if out.get("data_format") == "channels_last":
+        out["data_format"] = "channels_first"
+    shape = (out.get("build_config") or {}).get("input_shape")
+    if shape is not None and len(shape) >= 4:  # (B, T, *S, C) -> (B, T, C, *S)
+        out["build_config"] = {"input_shape": [*shape[:2], shape[-1], *shape[2:-1]]}
+    return out
 
 
 def _calls(case: Case, data: CaseData, layer: Any, call) -> list[Array]:
@@ -113,17 +189,19 @@ def _calls(case: Case, data: CaseData, layer: Any, call) -> list[Array]:
 
 def run_keras(case: Case, layer: Any, data: CaseData) -> list[Array]:
     keras = _keras()
+    layout = Layout(case)
     if data.dropout_masks:
         for cell, (dp, rec) in zip(_cells(layer), data.dropout_masks):
-            _pin_dropout_masks(keras, cell, dp, rec, case.dtype)
+            _pin_dropout_masks(keras, cell, layout.mask_to_oracle(dp), layout.mask_to_oracle(rec), case.dtype)
 
     def call(x: Array, mask: Array | None, init: Any) -> Any:
         kwargs = {"training": case.training}
         if mask is not None:
             kwargs["mask"] = keras.ops.convert_to_tensor(mask)
         if init is not None:
-            kwargs["initial_state"] = _to_tensor(keras, init, case.dtype)
-        return layer(keras.ops.convert_to_tensor(x.astype(case.dtype)), **kwargs)
+            kwargs["initial_state"] = _to_tensor(keras, layout.state_to_oracle(init), case.dtype)
+        out = layer(keras.ops.convert_to_tensor(layout.to_oracle(x, 2).astype(case.dtype)), **kwargs)
+        return [layout.from_oracle(o) for o in flatten(out)]
     return _calls(case, data, layer, call)
 
 
@@ -154,7 +232,7 @@ def run_refimpl(case: Case, config: dict, data: CaseData) -> list[Array]:
     masks = None
     if data.dropout_masks:
         masks = [refimpl.DropoutMasks(dp, rec) for dp, rec in data.dropout_masks]
-        masks = masks if case.stacked else masks[0]
+        masks = masks if case.stacked or case.wrapped else masks[0]  # Bidirectional: (forward, backward)
 
     def call(x: Array, mask: Array | None, init: Any) -> Any:
         init = None if init is None else _cast(init, case.dtype)

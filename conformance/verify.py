@@ -151,13 +151,13 @@ def table(results: list[CaseResult]) -> str:
         row["pass" if r.status == "pass" else "xfail" if r.status == "xfail" else "bad"] += 1
         if r.status in ("pass", "fail") and r.comparison is not None:
             row["worst"] = max(row["worst"], r.comparison.max_abs)
-    header = f"{'layer':<20} {'dtype':<8} {'cases':>5} {'pass':>5} {'known':>5} {'FAIL':>5}  {'max abs err':>11}  tolerance"
+    header = f"{'layer':<26} {'dtype':<8} {'cases':>5} {'pass':>5} {'known':>5} {'FAIL':>5}  {'max abs err':>11}  tolerance"
     lines = [header, "-" * len(header)]
-    order = {"SimpleRNN": 0, "LSTM": 1, "GRU": 2}
-    for (family, dtype), row in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 9), kv[0][0],
+    order = {"SimpleRNN": 0, "LSTM": 1, "GRU": 2, "ConvLSTM1D": 3, "ConvLSTM2D": 4, "ConvLSTM3D": 5}
+    for (family, dtype), row in sorted(rows.items(), key=lambda kv: (order.get(kv[0][0], 6 + kv[0][0].startswith("Bi")), kv[0][0],
                                                                       ("float64", "float32", "float16").index(kv[0][1]))):
         tol = tolerance_for(dtype)
-        lines.append(f"{family:<20} {dtype:<8} {row['n']:>5} {row['pass']:>5} {row['xfail']:>5} {row['bad']:>5}  "
+        lines.append(f"{family:<26} {dtype:<8} {row['n']:>5} {row['pass']:>5} {row['xfail']:>5} {row['bad']:>5}  "
                      f"{row['worst']:>11.2e}  atol={tol.atol:g} rtol={tol.rtol:g}")
     total = len(results)
     bad = sum(not r.ok for r in results)
@@ -176,7 +176,7 @@ def print_progress(stream=sys.stderr) -> Callable[[int, int, CaseResult], None]:
     def show(i: int, n: int, r: CaseResult) -> None:
         nonlocal failing
         failing += not r.ok
-        line = f"[{i}/{n}] {r.case.family:<20} {failing} failing"
+        line = f"[{i}/{n}] {r.case.family:<26} {failing} failing"
         if tty:
             stream.write("\r" + line + ("\n" if i == n else ""))
         elif i % 50 == 0 or i == n:
