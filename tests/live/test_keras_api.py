@@ -12,7 +12,14 @@ import refimpl
 from conformance.tolerances import ELEMENTWISE
 from refimpl import activations
 
-CLASSES = ["SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN", "StackedRNNCells"]
+CLASSES = ["SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN", "StackedRNNCells",
+           "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "Bidirectional"]
+
+
+def test_conv_lstm_cell_takes_keras_arguments_with_keras_defaults():
+    from keras.src.layers.rnn.conv_lstm import ConvLSTMCell  # not exported by Keras
+
+    assert _params(refimpl.ConvLSTMCell.__init__) == _params(ConvLSTMCell.__init__)
 
 
 def _params(fn):
@@ -33,20 +40,30 @@ KERAS_LAYERS = [
     keras.layers.GRU(4, reset_after=False, recurrent_activation="hard_sigmoid", stateful=True),
     keras.layers.RNN([keras.layers.GRUCell(2), keras.layers.SimpleRNNCell(3)], return_state=True),
     keras.layers.RNN(keras.layers.LSTMCell(2), zero_output_for_mask=True),
+    keras.layers.ConvLSTM1D(2, 3, strides=2, padding="same", return_sequences=True),
+    keras.layers.Bidirectional(keras.layers.GRU(3, return_state=True), merge_mode="mul"),
+    keras.layers.Bidirectional(keras.layers.LSTM(3), backward_layer=keras.layers.SimpleRNN(3, go_backwards=True)),
 ]
 
 
 @pytest.mark.parametrize("layer", KERAS_LAYERS, ids=lambda layer: type(layer).__name__)
 def test_config_has_keras_keys_and_values_and_keras_can_load_it(layer):
-    layer.build((2, 5, 3))
+    layer.build((2, 5, 6, 3) if "ConvLSTM" in type(layer).__name__ else (2, 5, 3))
     twin = refimpl.deserialize(keras.layers.serialize(layer))
     ours, theirs = twin.get_config(), layer.get_config()
     assert set(ours) == set(theirs)
-    for key in set(theirs) - {"dtype", "cell", "kernel_initializer", "recurrent_initializer", "bias_initializer"}:
-        assert ours[key] == theirs[key], key
+    nested = {"dtype", "cell", "layer", "backward_layer", "kernel_initializer", "recurrent_initializer",
+              "bias_initializer"}
+    for key in set(theirs) - nested:
+        assert _lists(ours[key]) == _lists(theirs[key]), key
     again = keras.layers.deserialize(refimpl.serialize(twin))
     assert _unbuilt(again.get_config()) == _unbuilt({**layer.get_config(), "name": again.name})
     assert twin.count_params() == layer.count_params()
+
+
+def _lists(value):
+    """Keras keeps tuples (kernel_size=(3,)) in get_config; compare them as JSON would."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _unbuilt(config):
@@ -85,6 +102,27 @@ def _check_activation(name, dtype):
     scale = np.maximum(1.0, np.abs(expected))  # exponential reaches e^30
     assert actual.dtype == expected.dtype
     np.testing.assert_allclose(actual / scale, expected / scale, rtol=0, atol=ELEMENTWISE[dtype].atol)
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3])
+@pytest.mark.parametrize("padding", ["valid", "same"])
+@pytest.mark.parametrize("strides, dilation", [(1, 1), (2, 1), (3, 1), (1, 2), (1, 3)])
+@pytest.mark.parametrize("kernel", [1, 2, 3])
+def test_convolution_matches_keras_ops_conv(rank, padding, strides, dilation, kernel, request):
+    from refimpl.conv import conv
+
+    size = (9, 8, 7)[:rank]
+    extent = (kernel - 1) * dilation + 1
+    needed = [(-(-n // strides) - 1) * strides + extent - n for n in size]  # "same" padding per axis
+    if rank == 3 and padding == "same" and min(needed) <= -2:
+        request.applymarker(pytest.mark.xfail(strict=True, reason="TensorFlow's 3-D 'same' convolution "
+                                              "does not clamp negative padding; see deviations.json"))
+    rng = np.random.default_rng(rank * 100 + strides * 10 + kernel)
+    x, w = rng.uniform(-1, 1, (2, *size, 3)), rng.uniform(-1, 1, (*(kernel,) * rank, 3, 4))
+    expected = np.asarray(keras.ops.conv(x, w, strides=strides, padding=padding, dilation_rate=dilation))
+    actual = conv(x, w, strides=(strides,) * rank, padding=padding, dilation_rate=(dilation,) * rank)
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=ELEMENTWISE["float64"].atol * 10)  # <= 27*3 products
 
 
 def test_unit_forget_bias_matches_keras_exactly():
