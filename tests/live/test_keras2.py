@@ -77,3 +77,28 @@ def test_masking_matches_tf_keras(layer_name, mask_name, go_backwards):
                                           "return_state": True}, mask=mask)
     for e, a in zip(expected, results[2]):
         np.testing.assert_allclose(a, e, rtol=TOL.rtol, atol=TOL.atol)
+
+
+@pytest.mark.parametrize("make", [
+    lambda L: L.ConvLSTM2D(2, 3, padding="same", return_sequences=True, dtype="float64"),  # hard_sigmoid default
+    lambda L: L.ConvLSTM1D(2, 2, strides=2, return_state=True, dtype="float64"),
+    lambda L: L.Bidirectional(L.LSTM(3, recurrent_activation="hard_sigmoid", return_sequences=True,
+                                     dtype="float64"), dtype="float64"),
+    lambda L: L.Bidirectional(L.GRU(3, return_state=True, dtype="float64"), merge_mode="sum", dtype="float64"),
+], ids=["ConvLSTM2D", "ConvLSTM1D", "Bidirectional(LSTM)", "Bidirectional(GRU)"])
+def test_convlstm_and_bidirectional_keras_2_configs_match_tf_keras(make):
+    layer = make(tf_keras.layers)
+    rng = np.random.default_rng(7)
+    shape = {"ConvLSTM2D": (2, 4, 6, 5, 3), "ConvLSTM1D": (2, 4, 6, 3)}.get(type(layer).__name__, (2, 4, 3))
+    x = rng.uniform(-1, 1, shape)
+    layer.build(x.shape)
+    layer.set_weights([rng.uniform(-0.6, 0.6, w.shape) * 3 for w in layer.get_weights()])
+    expected = layer(x)
+    expected = [np.asarray(e) for e in (expected if isinstance(expected, list) else [expected])]
+    twin = refimpl.deserialize(tf_keras.layers.serialize(layer), keras_version=2)
+    twin.set_weights(layer.get_weights())
+    out = twin(x)
+    out = out if isinstance(out, list) else [out]
+    assert len(out) == len(expected)
+    for e, a in zip(expected, out):
+        np.testing.assert_allclose(a, e, rtol=TOL.rtol, atol=TOL.atol)
