@@ -158,7 +158,8 @@ def _layer_cases(layer: str) -> Iterable[Case]:
     # Dropout with caller-supplied masks (training=True); identity with training=False.
     rates = [{"dropout": 0.3}, {"recurrent_dropout": 0.4}, {"dropout": 0.25, "recurrent_dropout": 0.5}]
     if layer != "SimpleRNN":
-        rates.append({"dropout": 0.3, "implementation": 1})
+        rates += [{"dropout": 0.3, "implementation": 1},
+                  {"dropout": 0.3, "implementation": 1, "recurrent_dropout": 0.0}]
     for r, gb in itertools.product(rates, (False, True)):
         yield Case(spec(layer, **base, **r, go_backwards=gb, return_sequences=True, return_state=True),
                    training=True, mask="holes" if gb else None)

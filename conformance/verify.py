@@ -56,7 +56,23 @@ def deviation_for(case: Case, deviations: Iterable[Deviation], oracle: str) -> D
 
 
 def rerun_command(case: Case) -> str:
-    return f"rnn-conformance verify --case {_shell_quote(case.id)}"
+    """``rnn-conformance verify --case ID`` for matrix cases; a Python one-liner for drawn ones."""
+    from conformance.cases import all_cases
+
+    if case.id in _matrix_ids(all_cases):
+        return f"rnn-conformance verify --case {_shell_quote(case.id)}"
+    code = ("from conformance.cases import Case; from conformance.verify import run_case, load_deviations; "
+            f"print(run_case({case!r}, [], 'keras-tensorflow').report())")
+    return f"python -c {_shell_quote(code)}"
+
+
+_MATRIX_IDS: set[str] = set()
+
+
+def _matrix_ids(all_cases) -> set[str]:
+    if not _MATRIX_IDS:
+        _MATRIX_IDS.update(c.id for c in all_cases())
+    return _MATRIX_IDS
 
 
 def _shell_quote(s: str) -> str:

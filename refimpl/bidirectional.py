@@ -106,6 +106,11 @@ class Bidirectional(Layer):
         fwd, bwd = self.forward_layer.states, self.backward_layer.states
         return fwd + bwd if fwd and bwd else None
 
+    def get_initial_state(self, batch_size: int, dtype: Any = "float64") -> list:
+        """Forward's zero states, then backward's (the order ``initial_state`` takes)."""
+        return (self.forward_layer.get_initial_state(batch_size, dtype)
+                + self.backward_layer.get_initial_state(batch_size, dtype))
+
     def reset_state(self) -> None:
         if not self.stateful:
             raise AttributeError("reset_state: the layer is not stateful")

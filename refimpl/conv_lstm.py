@@ -175,6 +175,9 @@ class ConvLSTM(CellLayer):
         out = (input_shape[0], input_shape[1], *state[1:]) if self.return_sequences else state
         return (out, state, state) if self.return_state else out
 
+    def get_initial_state(self, batch_size: int, dtype: Any = "float64") -> list:
+        return [self.cell.to_format(s) for s in self._zero_states(batch_size, dtype)]  # data_format
+
     def __call__(self, inputs: Any, mask: Any = None, initial_state: Any = None, training: bool = False,
                  dropout_masks: DropoutMasks | None = None) -> Any:
         cell = self.cell

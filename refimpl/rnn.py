@@ -110,6 +110,10 @@ class RNN(Layer):
             states = get(batch_size=batch_size)
         return list(states) if isinstance(states, (list, tuple)) else [states]
 
+    def get_initial_state(self, batch_size: int, dtype: Any = "float64") -> list:
+        """The zero states a call starts from, one array per state, as Keras's RNN.get_initial_state."""
+        return self._zero_states(batch_size, dtype)
+
     def reset_state(self) -> None:
         """Zero the stored states of a stateful layer (no-op otherwise), as Keras's reset_state."""
         if self.states is not None:
