@@ -168,18 +168,22 @@ def _as_channels_first(config: Any) -> Any:
     return out
 
 
+def call_plan(case: Case, data: CaseData) -> list:
+    """The case's calls: [(inputs, mask, initial_state)], or for stateful cases the first half,
+    the second half, "reset" (reset_state()), and the first half again."""
+    if not case.stateful_calls:
+        return [(data.inputs, data.mask, data.initial_state)]
+    half, m = case.steps // 2, data.mask
+    first = (data.inputs[:, :half], None if m is None else m[:, :half], data.initial_state)
+    second = (data.inputs[:, half:], None if m is None else m[:, half:], None)
+    return [first, second, "reset", first]
+
+
 def _calls(case: Case, data: CaseData, layer: Any, call) -> list[Array]:
-    """Run the case's call protocol on ``layer`` with ``call(x, mask, initial_state)``: one call,
-    or for stateful cases call(first half), call(second half), reset_state(), call(first half).
-    Returns every output of every call, flattened."""
-    calls = [(data.inputs, data.mask, data.initial_state)]
-    if case.stateful_calls:
-        half, m = case.steps // 2, data.mask
-        first = (data.inputs[:, :half], None if m is None else m[:, :half], data.initial_state)
-        second = (data.inputs[:, half:], None if m is None else m[:, half:], None)
-        calls = [first, second, "reset", first]
+    """Run the call plan on ``layer`` with ``call(x, mask, initial_state)``; every output of every
+    call, flattened."""
     outputs = []
-    for args in calls:
+    for args in call_plan(case, data):
         if args == "reset":
             layer.reset_state()
         else:

@@ -55,12 +55,12 @@ def deviation_for(case: Case, deviations: Iterable[Deviation], oracle: str) -> D
     return next((d for d in deviations if d.applies(case.id, oracle)), None)
 
 
-def rerun_command(case: Case) -> str:
+def rerun_command(case: Case, oracle: str = "keras") -> str:
     """``rnn-conformance verify --case ID`` for matrix cases; a Python one-liner for drawn ones."""
     from conformance.cases import all_cases
 
-    if case.id in _matrix_ids(all_cases):
-        return f"rnn-conformance verify --case {_shell_quote(case.id)}"
+    if case.id in _matrix_ids(all_cases) or oracle == "fixtures":
+        return f"rnn-conformance verify --oracle {oracle} --case {_shell_quote(case.id)}"
     code = ("from conformance.cases import Case; from conformance.verify import run_case, load_deviations; "
             f"print(run_case({case!r}, [], 'keras-tensorflow').report())")
     return f"python -c {_shell_quote(code)}"
@@ -81,13 +81,14 @@ def _shell_quote(s: str) -> str:
 
 @dataclass
 class CaseResult:
-    case: Case
+    case: Case  # or a FixtureCase: anything with id, family and dtype
     status: str
     comparison: Comparison | None = None
     error: str = ""
     deviation: Deviation | None = None
     config: dict | None = None
     seconds: float = 0.0
+    oracle_kind: str = "keras"  # "keras" (live) or "fixtures"
 
     @property
     def ok(self) -> bool:
@@ -107,7 +108,7 @@ class CaseResult:
             lines.append("  " + self.error.strip().replace("\n", "\n  "))
         if self.config is not None:
             lines.append(f"  config: {json.dumps(self.config.get('config', self.config), default=str)}")
-        lines.append(f"  rerun: {rerun_command(self.case)}")
+        lines.append(f"  rerun: {rerun_command(self.case, self.oracle_kind)}")
         return "\n".join(lines)
 
 
@@ -138,6 +139,33 @@ def run_case(case: Case, deviations: list[Deviation], oracle: str) -> CaseResult
         status = "xpass"
     return CaseResult(case, status, comparison, deviation=deviation, config=config,
                       seconds=time.perf_counter() - start)
+
+
+def replay_case(fc, deviations: list[Deviation], oracle: str, keras_version: int) -> CaseResult:
+    """One fixture case through refimpl, judged against the outputs Keras recorded."""
+    from conformance.fixtures import run_refimpl
+
+    start = time.perf_counter()
+    deviation = deviation_for(fc, deviations, oracle)
+    if fc.status == "oracle-raised":
+        status = "xfail" if deviation and deviation.kind == "raises" else "error"
+        return CaseResult(fc, status, error=f"Keras raised when the set was generated: {fc.error}",
+                          deviation=deviation, config=fc.config, oracle_kind="fixtures")
+    try:
+        actual = run_refimpl(fc, keras_version)
+    except Exception as e:
+        tb = traceback.format_exc(limit=-3)
+        return CaseResult(fc, "error", error=f"refimpl raised {type(e).__name__}: {e}\n{tb}",
+                          config=fc.config, seconds=time.perf_counter() - start, oracle_kind="fixtures")
+    comparison = compare(fc.outputs, actual, tolerance_for(fc.dtype), fc.dtype)
+    if deviation is None:
+        status = "pass" if comparison.ok else "fail"
+    elif deviation.kind == "values":
+        status = "xpass" if comparison.ok else "xfail"
+    else:
+        status = "xpass"
+    return CaseResult(fc, status, comparison, deviation=deviation, config=fc.config,
+                      seconds=time.perf_counter() - start, oracle_kind="fixtures")
 
 
 def run_cases(cases: list[Case], *, oracle: str, progress: Callable[[int, int, CaseResult], None] | None = None

@@ -1,0 +1,239 @@
+"""Golden fixture sets: the case matrix's inputs and Keras's outputs, written once by Keras and
+replayed anywhere without it. The format is documented for other languages in FIXTURES.md.
+
+    <set>/manifest.json     versions, device, dtypes, seed rule, case count, sha256 of every file
+    <set>/cases.json        one entry per case: id, config, calls, array names, status
+    <set>/arrays/<family>.npz   the arrays (NumPy .npy files in a zip), keyed "<case>/<name>"
+
+``generate`` is the only writer. ``load`` checks the schema and every checksum before it returns
+anything; a missing, truncated or altered file raises ``FixtureError`` naming it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import io
+import json
+import platform
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from conformance.cases import Case
+
+SCHEMA = "keras-rnn-conformance/fixtures/1"
+ROOT = Path(__file__).resolve().parents[1] / "fixtures"
+CANONICAL = "keras-3.15.1_tensorflow-2.21.0_cpu"
+
+
+class FixtureError(Exception):
+    """A fixture set that cannot be trusted: the message names the file and what is wrong."""
+
+
+@dataclass
+class FixtureCase:
+    id: str
+    family: str
+    dtype: str
+    config: dict
+    calls: list  # each {"inputs": array, "mask": array|None, "initial_state": nested|None} or "reset_state"
+    weights: list
+    training: bool
+    dropout_masks: Any  # None, [input, recurrent] for one cell, or a list of such pairs
+    outputs: list
+    status: str  # "ok", or "oracle-raised" (Keras failed on this valid configuration)
+    error: str = ""
+
+
+# --- writing ----------------------------------------------------------------------------------------
+def generate(out_dir: Path, cases: list[Case], progress: Callable[[int, int], None] | None = None) -> Path:
+    """Run every case through the installed Keras and write a fixture set to ``out_dir``."""
+    from conformance import runners
+
+    ids = [c.id for c in cases]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise FixtureError(f"duplicate case ids, refusing to write: {dupes[:3]}")
+    out_dir = Path(out_dir)
+    (out_dir / "arrays").mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    entries = []
+    for n, case in enumerate(cases):
+        store = arrays.setdefault(_file_key(case.family), {})
+        entries.append(_record(case, f"c{n:04d}", store, runners))
+        if progress:
+            progress(n + 1, len(cases))
+    files = {}
+    for family, store in sorted(arrays.items()):
+        path = out_dir / "arrays" / f"{family}.npz"
+        np.savez_compressed(path, **dict(sorted(store.items())))  # fixed zip timestamps: same bytes
+        files[f"arrays/{family}.npz"] = _sha256(path)
+    (out_dir / "cases.json").write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
+    files["cases.json"] = _sha256(out_dir / "cases.json")
+    manifest = {"schema": SCHEMA, "created": datetime.date.today().isoformat(),
+                "generator": "rnn-conformance generate", "oracle": runners.keras_versions(),
+                "numpy": np.__version__, "python": platform.python_version(), "device": _device(),
+                "dtypes": sorted({c.dtype for c in cases}), "cases": len(cases),
+                "seed": "numpy.random.default_rng(zlib.crc32(case id)) per case (conformance/data.py)",
+                "files": files}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return out_dir
+
+
+def _record(case: Case, key: str, store: dict, runners: Any) -> dict:
+    config, data, layer = runners.prepare(case)
+    entry = {"id": case.id, "family": case.family, "dtype": case.dtype, "config": config,
+             "training": case.training, "arrays": f"arrays/{_file_key(case.family)}.npz"}
+
+    def put(name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            return [put(f"{name}.{i}", v) for i, v in enumerate(value)]
+        store[f"{key}/{name}"] = np.asarray(value, dtype=case.dtype if np.asarray(value).dtype.kind == "f" else None)
+        return f"{key}/{name}"
+
+    entry["weights"] = put("weights", data.weights)
+    entry["dropout_masks"] = put("dropout", data.dropout_masks)
+    entry["calls"] = []
+    for i, call in enumerate(runners.call_plan(case, data)):
+        if call == "reset":
+            entry["calls"].append("reset_state")
+            continue
+        x, mask, init = call
+        entry["calls"].append({"inputs": put(f"call{i}.inputs", x), "mask": put(f"call{i}.mask", mask),
+                               "initial_state": put(f"call{i}.initial_state", init)})
+    try:
+        outputs = runners.run_keras(case, layer, data)
+    except Exception as e:  # Keras fails on a valid configuration: recorded, replayed as such
+        entry.update(status="oracle-raised", error=f"{type(e).__name__}: {str(e)[:300]}", outputs=[])
+        return entry
+    entry.update(status="ok", error="", outputs=put("outputs", outputs))
+    return entry
+
+
+def _file_key(family: str) -> str:
+    return family.replace("(", "_").replace(")", "")
+
+
+def _device() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"kind": "cpu", "cpu": cpu, "machine": platform.machine(), "system": platform.system()}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- reading ----------------------------------------------------------------------------------------
+def sets(root: Path = ROOT) -> list[Path]:
+    return sorted(p.parent for p in Path(root).glob("*/manifest.json"))
+
+
+def check(set_dir: Path) -> dict:
+    """Verify a set's schema and every file's sha256; return the manifest, or raise FixtureError."""
+    set_dir = Path(set_dir)
+    manifest_path = set_dir / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except FileNotFoundError:
+        raise FixtureError(f"{manifest_path}: missing") from None
+    except json.JSONDecodeError as e:
+        raise FixtureError(f"{manifest_path}: not valid JSON ({e})") from None
+    if manifest.get("schema") != SCHEMA:
+        raise FixtureError(f"{manifest_path}: schema={manifest.get('schema')!r}, expected {SCHEMA!r}")
+    for key in ("oracle", "device", "files", "cases", "dtypes"):
+        if key not in manifest:
+            raise FixtureError(f"{manifest_path}: no {key!r} entry")
+    for name, digest in manifest["files"].items():
+        path = set_dir / name
+        if not path.is_file():
+            raise FixtureError(f"{path}: listed in the manifest but missing")
+        actual = _sha256(path)
+        if actual != digest:
+            raise FixtureError(f"{path}: sha256 {actual[:16]}... does not match the manifest's {digest[:16]}... "
+                               "(altered or truncated)")
+    listed = set(manifest["files"])
+    for path in set_dir.rglob("*"):
+        rel = path.relative_to(set_dir).as_posix()
+        if path.is_file() and rel != "manifest.json" and rel not in listed:
+            raise FixtureError(f"{path}: not listed in the manifest")
+    return manifest
+
+
+def load(set_dir: Path) -> tuple[dict, list[FixtureCase]]:
+    """The manifest and the cases of a checked set, arrays loaded without pickle."""
+    set_dir = Path(set_dir)
+    manifest = check(set_dir)
+    entries = json.loads((set_dir / "cases.json").read_text())
+    if len(entries) != manifest["cases"]:
+        raise FixtureError(f"{set_dir / 'cases.json'}: {len(entries)} cases, the manifest says {manifest['cases']}")
+    archives: dict[str, Any] = {}
+
+    def arrays(name: str) -> Any:
+        if name not in archives:
+            try:
+                archives[name] = np.load(set_dir / name, allow_pickle=False)
+            except (zipfile.BadZipFile, ValueError, OSError) as e:
+                raise FixtureError(f"{set_dir / name}: unreadable ({e})") from None
+        return archives[name]
+
+    out = []
+    for e in entries:
+        npz = arrays(e["arrays"])
+
+        def get(ref: Any) -> Any:
+            if ref is None:
+                return None
+            if isinstance(ref, list):
+                return [get(r) for r in ref]
+            if ref not in npz.files:
+                raise FixtureError(f"{set_dir / e['arrays']}: no array {ref!r} (case {e['id']})")
+            return npz[ref]
+
+        calls = [c if c == "reset_state" else {k: get(v) for k, v in c.items()} for c in e["calls"]]
+        out.append(FixtureCase(e["id"], e["family"], e["dtype"], e["config"], calls, get(e["weights"]),
+                               e["training"], get(e["dropout_masks"]), get(e["outputs"]), e["status"], e["error"]))
+    return manifest, out
+
+
+def oracle_name(manifest: dict) -> str:
+    return f"keras-{manifest['oracle']['backend']}"
+
+
+# --- replaying --------------------------------------------------------------------------------------
+def run_refimpl(fc: FixtureCase, keras_version: int = 3) -> list[np.ndarray]:
+    """The fixture's calls through the refimpl twin of its config; outputs flattened."""
+    import refimpl
+    from conformance.runners import flatten
+
+    layer = refimpl.deserialize(fc.config, keras_version=keras_version)
+    layer.set_weights(fc.weights)
+    masks = None
+    if fc.dropout_masks is not None:  # one [input, recurrent] pair per cell
+        masks = [refimpl.DropoutMasks(*pair) for pair in fc.dropout_masks]
+        per_cell = isinstance(layer, refimpl.Bidirectional) or isinstance(layer.cell, refimpl.StackedRNNCells)
+        masks = masks if per_cell else masks[0]
+    outputs = []
+    for call in fc.calls:
+        if call == "reset_state":
+            layer.reset_state()
+            continue
+        outputs += flatten(layer(call["inputs"], mask=call["mask"], initial_state=call["initial_state"],
+                                 training=fc.training, dropout_masks=masks))
+    return outputs
+
+
+def keras_major(manifest: dict) -> int:
+    return int(manifest["oracle"]["keras"].split(".")[0])

@@ -1,0 +1,114 @@
+"""The committed fixture sets: intact, loadable without pickle, and replayed against refimpl with
+no TensorFlow or Keras involved (this module must not import either)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conformance import fixtures
+from conformance.verify import deviation_for, load_deviations, replay_case
+
+SETS = fixtures.sets()
+DEVIATIONS = load_deviations()
+
+
+def test_at_least_the_canonical_set_is_committed_and_small():
+    assert fixtures.CANONICAL in [s.name for s in SETS]
+    total = sum(p.stat().st_size for s in SETS for p in s.rglob("*") if p.is_file())
+    assert total <= 25e6, f"fixtures/ holds {total / 1e6:.1f} MB, over the 25 MB budget"
+
+
+def _params():
+    for set_dir in SETS:
+        manifest, cases = fixtures.load(set_dir)
+        oracle, major = fixtures.oracle_name(manifest), fixtures.keras_major(manifest)
+        for fc in cases:
+            dev = deviation_for(fc, DEVIATIONS, oracle)
+            marks = [pytest.mark.xfail(reason=dev.reason, strict=True)] if dev else []
+            yield pytest.param(fc, oracle, major, id=f"{set_dir.name}::{fc.id}", marks=marks)
+
+
+@pytest.mark.parametrize("fc, oracle, major", list(_params()))
+def test_refimpl_matches_the_recorded_keras_outputs(fc, oracle, major):
+    result = replay_case(fc, [], oracle, major)
+    if not result.ok:
+        pytest.fail(result.report(), pytrace=False)
+
+
+BLOCKER = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax', 'torch'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+from conformance.cli import main
+sys.exit(main(['verify', '-q']))
+"""
+
+
+def test_verify_with_the_fixture_oracle_runs_with_keras_and_tensorflow_unimportable():
+    done = subprocess.run([sys.executable, "-c", BLOCKER], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "0 failing" in done.stdout
+
+
+@pytest.mark.skipif(os.environ.get("RNN_CONFORMANCE_OFFLINE") != "1", reason="only the Keras-free tox env sets it")
+def test_the_offline_env_really_has_no_tensorflow_or_keras():
+    assert importlib.util.find_spec("tensorflow") is None and importlib.util.find_spec("keras") is None
+
+
+@pytest.fixture
+def copy_of_set(tmp_path):
+    dst = tmp_path / "set"
+    shutil.copytree(fixtures.ROOT / fixtures.CANONICAL, dst)
+    return dst
+
+
+def test_an_altered_array_file_is_named(copy_of_set):
+    path = copy_of_set / "arrays" / "LSTM.npz"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(fixtures.FixtureError, match=r"arrays/LSTM.npz: sha256 .* does not match"):
+        fixtures.load(copy_of_set)
+
+
+def test_a_truncated_file_is_named(copy_of_set):
+    path = copy_of_set / "cases.json"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(fixtures.FixtureError, match=r"cases.json: sha256 .* \(altered or truncated\)"):
+        fixtures.load(copy_of_set)
+
+
+def test_missing_and_unlisted_files_are_named(copy_of_set):
+    (copy_of_set / "arrays" / "GRU.npz").rename(copy_of_set / "arrays" / "GRU2.npz")
+    with pytest.raises(fixtures.FixtureError, match=r"arrays/GRU.npz: listed in the manifest but missing"):
+        fixtures.load(copy_of_set)
+    (copy_of_set / "arrays" / "GRU2.npz").rename(copy_of_set / "arrays" / "GRU.npz")
+    (copy_of_set / "arrays" / "extra.npz").write_bytes(b"")
+    with pytest.raises(fixtures.FixtureError, match=r"extra.npz: not listed in the manifest"):
+        fixtures.load(copy_of_set)
+
+
+def test_a_wrong_schema_is_refused(copy_of_set):
+    manifest = json.loads((copy_of_set / "manifest.json").read_text())
+    manifest["schema"] = "something/else"
+    (copy_of_set / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(fixtures.FixtureError, match="schema='something/else'"):
+        fixtures.load(copy_of_set)
+
+
+def test_arrays_load_without_pickle_and_describe_every_call():
+    manifest, cases = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
+    assert manifest["oracle"]["keras"].startswith("3.") and manifest["device"]["kind"] == "cpu"
+    stateful = next(fc for fc in cases if "calls=3" in fc.id)
+    assert [c if c == "reset_state" else "call" for c in stateful.calls] == ["call", "call", "reset_state", "call"]
+    assert all(fc.outputs or fc.status == "oracle-raised" for fc in cases)
