@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     gen = sub.add_parser("generate", help="write a fixture set from the installed Keras")
     _filters(gen)
     gen.add_argument("--out", metavar="DIR", help="default: fixtures/<keras>_<backend>_<device>")
+    gen.add_argument("--keras2", action="store_true", help="use tf-keras (Keras 2) as the oracle")
     fx = sub.add_parser("fixtures", help="fixture-set maintenance")
     fx_sub = fx.add_subparsers(dest="fixtures_command", required=True)
     chk = fx_sub.add_parser("check", help="verify schema and sha256 of fixture sets")
@@ -98,17 +99,21 @@ def _keras_or_exit() -> dict | None:
 
 
 def _generate(args: argparse.Namespace, cases: list) -> int:
-    from conformance import fixtures
+    from conformance import fixtures, runners
 
+    if args.keras2:
+        runners.PACKAGE = "tf_keras"
     versions = _keras_or_exit()
     if versions is None:
         return 2
-    name = f"keras-{versions['keras']}_{versions['backend']}-{versions.get(versions['backend'], '')}_cpu"
+    name = f"{versions['package']}-{versions['keras']}_{versions['backend']}-{versions.get(versions['backend'], '')}_cpu"
     out = Path(args.out) if args.out else fixtures.ROOT / name.replace("-_", "_")
     start = time.perf_counter()
     fixtures.generate(out, cases, progress=_counter("generated"))
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    print(f"wrote {len(cases)} cases to {out} ({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s)")
+    manifest = json.loads((out / "manifest.json").read_text())
+    print(f"wrote {manifest['cases']} cases to {out} ({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s); "
+          f"{len(manifest['not_generated'])} not expressible with this oracle (listed in the manifest)")
     return 0
 
 

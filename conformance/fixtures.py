@@ -61,10 +61,13 @@ def generate(out_dir: Path, cases: list[Case], progress: Callable[[int, int], No
     out_dir = Path(out_dir)
     (out_dir / "arrays").mkdir(parents=True, exist_ok=True)
     arrays: dict[str, dict[str, np.ndarray]] = {}
-    entries = []
+    entries, skipped = [], {}
     for n, case in enumerate(cases):
         store = arrays.setdefault(_file_key(case.family), {})
-        entries.append(_record(case, f"c{n:04d}", store, runners))
+        try:
+            entries.append(_record(case, f"c{n:04d}", store, runners))
+        except NotSupported as e:  # the oracle has no such configuration (e.g. Keras 2)
+            skipped[case.id] = str(e)
         if progress:
             progress(n + 1, len(cases))
     files = {}
@@ -77,15 +80,27 @@ def generate(out_dir: Path, cases: list[Case], progress: Callable[[int, int], No
     manifest = {"schema": SCHEMA, "created": datetime.date.today().isoformat(),
                 "generator": "rnn-conformance generate", "oracle": runners.keras_versions(),
                 "numpy": np.__version__, "python": platform.python_version(), "device": _device(),
-                "dtypes": sorted({c.dtype for c in cases}), "cases": len(cases),
+                "dtypes": sorted({c.dtype for c in cases}), "cases": len(entries),
+                "not_generated": dict(sorted(skipped.items())),
                 "seed": "numpy.random.default_rng(zlib.crc32(case id)) per case (conformance/data.py)",
                 "files": files}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return out_dir
 
 
+class NotSupported(Exception):
+    """The oracle cannot express this case (recorded in the manifest's not_generated)."""
+
+
 def _record(case: Case, key: str, store: dict, runners: Any) -> dict:
-    config, data, layer = runners.prepare(case)
+    if runners.PACKAGE == "tf_keras" and case.training:
+        raise NotSupported("tf-keras draws dropout masks inside its fused layer paths; they cannot be supplied")
+    try:
+        config, data, layer = runners.prepare(case)
+    except (TypeError, ValueError) as e:
+        if runners.PACKAGE == "keras":
+            raise
+        raise NotSupported(f"{type(e).__name__}: {str(e)[:200]}") from None
     entry = {"id": case.id, "family": case.family, "dtype": case.dtype, "config": config,
              "training": case.training, "arrays": f"arrays/{_file_key(case.family)}.npz"}
 
@@ -209,7 +224,8 @@ def load(set_dir: Path) -> tuple[dict, list[FixtureCase]]:
 
 
 def oracle_name(manifest: dict) -> str:
-    return f"keras-{manifest['oracle']['backend']}"
+    """The name deviations.json uses: keras-tensorflow, keras-jax, tf-keras-tensorflow, ..."""
+    return f"{manifest['oracle'].get('package', 'keras')}-{manifest['oracle']['backend']}"
 
 
 # --- replaying --------------------------------------------------------------------------------------

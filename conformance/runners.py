@@ -33,12 +33,17 @@ def flatten(tree: Any) -> list[Array]:
     return [np.asarray(tree)]
 
 
+# The oracle package: "keras" (Keras 3, any backend) or "tf_keras" (Keras 2). Set by `generate --keras2`.
+PACKAGE = os.environ.get("RNN_CONFORMANCE_ORACLE", "keras")
+
+
 def _keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
+    import importlib
 
-    if keras.backend.backend() == "tensorflow":
+    keras = importlib.import_module(PACKAGE)
+    if PACKAGE == "tf_keras" or keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
         # When Keras raises inside its loop, TensorFlow logs "Object was never used (TensorArray)"
@@ -49,12 +54,22 @@ def _keras():
 
 def keras_versions() -> dict[str, str]:
     keras = _keras()
-    versions = {"keras": keras.__version__, "backend": keras.backend.backend()}
+    versions = {"keras": keras.__version__, "package": PACKAGE.replace("_", "-"),
+                "backend": keras.backend.backend()}
     if versions["backend"] == "tensorflow":
         import tensorflow as tf
 
         versions["tensorflow"] = tf.__version__
     return versions
+
+
+def _tensor(x: Any) -> Any:
+    keras = _keras()
+    if hasattr(keras, "ops"):
+        return keras.ops.convert_to_tensor(x)
+    import tensorflow as tf  # Keras 2 runs on TensorFlow only
+
+    return tf.convert_to_tensor(x)
 
 
 def _oracle_kwargs(spec_kwargs) -> dict:
@@ -115,29 +130,35 @@ class Layout:
         return m if m is None or not self.on or m.ndim <= 3 else np.moveaxis(m, 2, -1)
 
 
-def _shapes(tree: Any, layout: Layout) -> Any:
-    """The nested shapes of Keras's initial states, in the case's layout."""
+def _shapes(tree: Any) -> Any:
     if isinstance(tree, (list, tuple)):
-        return [_shapes(t, layout) for t in tree]
-    shape = tuple(np.shape(tree))
-    return (shape[0], shape[-1], *shape[1:-1]) if layout.on else shape
+        return [_shapes(t) for t in tree]
+    return tuple(np.shape(tree))
 
 
-def _dropout_layout(case: Case, layer: Any, layout: Layout) -> list[tuple]:
-    """Per cell: (step input shape, state shape, masks per gate or None, dropout, recurrent_dropout)."""
-    out = []
-    for sub in _rnn_layers(layer):
+def _dropout_layout(case: Case, twin: Any, layer: Any) -> list[tuple]:
+    """Per cell: (step input shape, state shape, masks per gate or None, dropout, recurrent_dropout),
+    in the case's layout. Shapes are structural, so they are read off the refimpl twin; whether
+    masks go per gate is read off the Keras cell (``implementation`` is not in Keras's config)."""
+    import refimpl
+
+    subs = [twin.forward_layer, twin.backward_layer] if isinstance(twin, refimpl.Bidirectional) else [twin]
+    out, keras_cells = [], iter(_cells(layer))
+    for sub in subs:
         step = (case.batch, *case.input_shape[2:])
-        for cell in (sub.cell.cells if hasattr(sub.cell, "cells") else [sub.cell]):
-            state = _shapes(cell.get_initial_state(batch_size=case.batch)[0], layout)
-            out.append((step, state, getattr(cell, "dropout_mask_count", None), cell.dropout,
-                        cell.recurrent_dropout))
+        stacked = hasattr(sub.cell, "cells")
+        for cell in getattr(sub.cell, "cells", [sub.cell]):
+            state = (case.batch, cell.units) if stacked else sub.get_initial_state(case.batch)[0].shape
+            count = getattr(next(keras_cells), "dropout_mask_count", cell.dropout_mask_count)
+            out.append((step, state, count, cell.dropout, cell.recurrent_dropout))
             step = state
     return out
 
 
 def prepare(case: Case) -> tuple[dict, CaseData, Any]:
     """Build the Keras layer; return (the twin's config, the case data, the Keras layer)."""
+    import refimpl
+
     keras = _keras()
     layout = Layout(case)
     layer = build_keras_layer(case)
@@ -146,9 +167,10 @@ def prepare(case: Case) -> tuple[dict, CaseData, Any]:
     config = keras.layers.serialize(layer)
     if layout.on:
         config = _as_channels_first(config)
-    states = [s for sub in _rnn_layers(layer) for s in sub.cell.get_initial_state(batch_size=case.batch)]
-    data = make_data(case, [w.shape for w in layer.get_weights()], _shapes(states, layout),
-                     _dropout_layout(case, layer, layout) if case.training else [])
+    twin = refimpl.deserialize(config, keras_version=2 if PACKAGE == "tf_keras" else 3)
+    twin.build(shape)
+    data = make_data(case, [w.shape for w in layer.get_weights()], _shapes(twin.get_initial_state(case.batch)),
+                     _dropout_layout(case, twin, layer) if case.training else [])
     layer.set_weights([w.astype(case.dtype) for w in data.weights])
     return config, data, layer
 
@@ -185,7 +207,7 @@ def _calls(case: Case, data: CaseData, layer: Any, call) -> list[Array]:
     outputs = []
     for args in call_plan(case, data):
         if args == "reset":
-            layer.reset_state()
+            (layer.reset_state if hasattr(layer, "reset_state") else layer.reset_states)()  # Keras 3 / 2
         else:
             outputs += flatten(call(*args))  # np.asarray also reads eager tensors
     return outputs
@@ -201,10 +223,10 @@ def run_keras(case: Case, layer: Any, data: CaseData) -> list[Array]:
     def call(x: Array, mask: Array | None, init: Any) -> Any:
         kwargs = {"training": case.training}
         if mask is not None:
-            kwargs["mask"] = keras.ops.convert_to_tensor(mask)
+            kwargs["mask"] = _tensor(mask)
         if init is not None:
             kwargs["initial_state"] = _to_tensor(keras, layout.state_to_oracle(init), case.dtype)
-        out = layer(keras.ops.convert_to_tensor(layout.to_oracle(x, 2).astype(case.dtype)), **kwargs)
+        out = layer(_tensor(layout.to_oracle(x, 2).astype(case.dtype)), **kwargs)
         return [layout.from_oracle(o) for o in flatten(out)]
     return _calls(case, data, layer, call)
 
@@ -212,16 +234,23 @@ def run_keras(case: Case, layer: Any, data: CaseData) -> list[Array]:
 def _to_tensor(keras: Any, tree: Any, dtype: str) -> Any:
     if isinstance(tree, list):
         return [_to_tensor(keras, t, dtype) for t in tree]
-    return keras.ops.convert_to_tensor(tree.astype(dtype))
+    return _tensor(tree.astype(dtype))
 
 
 def _pin_dropout_masks(keras: Any, cell: Any, dp: Array | None, rec: Array | None, dtype: str) -> None:
+    if not hasattr(cell, "get_dropout_mask"):
+        # tf-keras draws masks in get_dropout_mask_for_cell, also from its fused LSTM/GRU layer
+        # paths; they cannot be pinned from outside, so training cases have no Keras 2 fixtures.
+        raise NotImplementedError("dropout masks cannot be supplied to tf-keras layers")
+
+    per_gate = getattr(cell, "dropout_mask_count", None) is not None
+
     def tensor(m: Array | None) -> Any:
         if m is None:
             return None
-        if m.ndim == 3:  # one per gate: Keras indexes dp_mask[g]
-            return [keras.ops.convert_to_tensor(g.astype(dtype)) for g in m]
-        return keras.ops.convert_to_tensor(m.astype(dtype))
+        if per_gate:  # Keras indexes dp_mask[g]
+            return [_tensor(g.astype(dtype)) for g in m]
+        return _tensor(m.astype(dtype))
 
     dp_t, rec_t = tensor(dp), tensor(rec)
     cell.get_dropout_mask = lambda step_input: dp_t

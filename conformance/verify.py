@@ -28,19 +28,28 @@ OK_STATUSES = ("pass", "xfail")
 class Deviation:
     match: tuple[str, ...]
     kind: str
-    oracle: str
+    oracle: tuple[str, ...]
     reason: str
 
     def applies(self, case_id: str, oracle: str) -> bool:
-        if oracle != self.oracle:
+        if oracle not in self.oracle:
             return False
         return all(not _glob(case_id, g[1:]) if g.startswith("!") else _glob(case_id, g)
                    for g in self.match)
 
 
 def _glob(text: str, pattern: str) -> bool:
-    """'*' matches anything; every other character, brackets included, matches itself."""
-    return re.fullmatch(".*".join(map(re.escape, pattern.split("*"))), text, re.DOTALL) is not None
+    """'*' matches anything, '{a,b}' matches a or b; every other character (brackets included)
+    matches itself."""
+    regex = ""
+    for part in re.split(r"(\*|\{[^}]*\})", pattern):
+        if part == "*":
+            regex += ".*"
+        elif part.startswith("{") and part.endswith("}"):
+            regex += "(" + "|".join(map(re.escape, part[1:-1].split(","))) + ")"
+        else:
+            regex += re.escape(part)
+    return re.fullmatch(regex, text, re.DOTALL) is not None
 
 
 def load_deviations(path: Path = DEVIATIONS_FILE) -> list[Deviation]:
@@ -48,7 +57,11 @@ def load_deviations(path: Path = DEVIATIONS_FILE) -> list[Deviation]:
     for e in entries:
         if e["kind"] not in ("values", "raises") or not e.get("reason"):
             raise ValueError(f"{path}: entry {e['match']} needs kind 'values' or 'raises' and a reason")
-    return [Deviation(tuple(e["match"]), e["kind"], e["oracle"], e["reason"]) for e in entries]
+    return [Deviation(tuple(e["match"]), e["kind"], tuple(_as_list(e["oracle"])), e["reason"]) for e in entries]
+
+
+def _as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
 
 
 def deviation_for(case: Case, deviations: Iterable[Deviation], oracle: str) -> Deviation | None:
@@ -182,7 +195,7 @@ def run_cases(cases: list[Case], *, oracle: str, progress: Callable[[int, int, C
 
 def stale_deviations(cases: list[Case], oracle: str) -> list[Deviation]:
     """Entries that match no case of the matrix (typos, or cases that were removed)."""
-    return [d for d in load_deviations() if d.oracle == oracle and not any(d.applies(c.id, oracle) for c in cases)]
+    return [d for d in load_deviations() if oracle in d.oracle and not any(d.applies(c.id, oracle) for c in cases)]
 
 
 def table(results: list[CaseResult]) -> str:

@@ -13,7 +13,8 @@ Checked against Keras 3.15.1 ``keras/src/layers/rnn/rnn.py`` and the TensorFlow 
     return_sequences  output (B, T, out) rather than the last step's output (B, out).
     return_state      [output, *final_states].
     stateful          final states are stored and start the next call; the batch size is fixed by
-                      the first build; reset_state() zeroes them.
+                      the first build; reset_state() zeroes them. A passed initial_state overrides
+                      the stored states (Keras 2: only while they are all zero).
     unroll            changes how Keras builds its graph, not the numbers.
 """
 
@@ -201,6 +202,9 @@ class RNN(Layer):
         return mask.astype(bool)
 
     def _initial_states(self, initial_state: Any, batch: int, dtype: np.dtype) -> list:
+        if self.stateful and initial_state is not None and self.keras_version == 2 and \
+                any(np.any(s) for s in _flatten(self.states)):
+            initial_state = None  # Keras 2: non-zero stored states win over a passed initial_state
         if initial_state is None:
             if self.stateful:
                 return _map(lambda s: s.astype(dtype), self.states)
