@@ -60,6 +60,7 @@ def generate(out_dir: Path, cases: list[Case], progress: Callable[[int, int], No
         raise FixtureError(f"duplicate case ids, refusing to write: {dupes[:3]}")
     out_dir = Path(out_dir)
     (out_dir / "arrays").mkdir(parents=True, exist_ok=True)
+    runners._keras().backend.clear_session()  # restart layer-name counters: same names, same bytes
     arrays: dict[str, dict[str, np.ndarray]] = {}
     entries, skipped = [], {}
     for n, case in enumerate(cases):

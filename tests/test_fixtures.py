@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import os
 import shutil
 import subprocess
@@ -112,3 +113,29 @@ def test_arrays_load_without_pickle_and_describe_every_call():
     stateful = next(fc for fc in cases if "calls=3" in fc.id)
     assert [c if c == "reset_state" else "call" for c in stateful.calls] == ["call", "call", "reset_state", "call"]
     assert all(fc.outputs or fc.status == "oracle-raised" for fc in cases)
+
+
+def test_diff_of_a_set_with_itself_moves_nothing():
+    from conformance.diff import diff_sets
+
+    _, cases = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
+    moves, totals = diff_sets(cases, cases)
+    assert moves == [] and totals["common"] == len(cases)
+
+
+def test_diff_from_keras_2_to_keras_3_shows_the_hard_sigmoid_change(capsys):
+    from conformance.cli import main
+
+    keras2 = [s.name for s in SETS if s.name.startswith("tf-keras-")]
+    assert keras2, "the Keras 2 set is committed"
+    assert main(["diff", keras2[0], fixtures.CANONICAL]) == 0
+    out = capsys.readouterr().out
+    assert "recurrent_activation: 'hard_sigmoid' -> 'sigmoid'" in out  # ConvLSTM's default changed
+    assert re.search(r"activation='hard_sigmoid'\s+9/9", out)  # the definition changed too
+
+
+def test_features_are_read_off_case_ids():
+    from conformance.diff import features
+
+    got = features("LSTM(activation='relu', go_backwards=True, units=3)-float64-B3T5F4-mask=holes-training")
+    assert got == ["activation='relu'", "go_backwards=True", "mask=holes", "training"]

@@ -1,0 +1,169 @@
+"""``rnn-conformance diff A B``: which numbers moved between two fixture sets, and why.
+
+Cases are matched by id. A case *moved* when its outputs differ by more than the dtype's tolerance
+(conformance/tolerances.py), or when Keras ran it in one set and raised in the other. Moved cases
+are grouped by layer and by feature (each ``key=value`` of the layer's arguments, and the mask,
+initial-state, training and stateful tags), and the largest moves are listed with the config
+values that differ between the two sets' serialized configs.
+
+``rnn-conformance diff A --installed`` generates the comparison set from the installed Keras first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from conformance import fixtures
+from conformance.compare import compare
+from conformance.tolerances import tolerance_for
+
+FEATURE = re.compile(r"(\w+)=('[^']*'|\([^)]*\)|[^,()\]\-]+)")
+
+
+@dataclass
+class Move:
+    id: str
+    family: str
+    max_abs: float  # inf when one side raised or the structure changed
+    what: str
+    config_changes: dict = field(default_factory=dict)
+
+
+def features(case_id: str) -> list[str]:
+    """The features a case exercises, read off its id: layer arguments and call tags."""
+    head, _, tail = case_id.partition("-float")
+    found = [f"{k}={v}" for k, v in FEATURE.findall(head) if k not in ("units", "filters")]
+    tags = tail.split("-")[2:]  # after dtype and shape: mask=..., initial_state, training, calls=3
+    return sorted(set(found + tags))
+
+
+def _config_values(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in config.items():
+        if key in ("name", "dtype", "module", "registered_name", "build_config"):
+            continue
+        if isinstance(value, dict):
+            out.update(_config_values(value, f"{prefix}{key}."))
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for i, v in enumerate(value):
+                out.update(_config_values(v, f"{prefix}{key}[{i}]."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def config_changes(a: dict, b: dict) -> dict:
+    """Config entries present in both with different values (keys only one side has are ignored:
+    Keras 2 writes time_major and implementation, Keras 3 does not)."""
+    va, vb = _config_values(a), _config_values(b)
+    return {k: (va[k], vb[k]) for k in sorted(set(va) & set(vb)) if _norm(va[k]) != _norm(vb[k])}
+
+
+def _norm(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def diff_sets(a: list, b: list) -> tuple[list[Move], dict]:
+    by_id = {fc.id: fc for fc in b}
+    moves, totals = [], {"common": 0, "only_a": 0, "only_b": len({fc.id for fc in b} - {fc.id for fc in a})}
+    for fa in a:
+        fb = by_id.get(fa.id)
+        if fb is None:
+            totals["only_a"] += 1
+            continue
+        totals["common"] += 1
+        changes = config_changes(fa.config, fb.config)
+        if fa.status != fb.status:
+            moves.append(Move(fa.id, fa.family, np.inf, f"Keras {fa.status} -> {fb.status}", changes))
+            continue
+        if fa.status != "ok":
+            continue
+        c = compare(fa.outputs, fb.outputs, tolerance_for(fa.dtype), fa.dtype)
+        if not c.ok:
+            moves.append(Move(fa.id, fa.family, c.max_abs if np.isfinite(c.max_abs) else np.inf,
+                              c.message, changes))
+    return moves, totals
+
+
+def render(moves: list[Move], totals: dict, a_name: str, b_name: str, top: int, all_ids: dict) -> str:
+    lines = [f"A: {a_name}", f"B: {b_name}",
+             f"{totals['common']} cases in both ({totals['only_a']} only in A, {totals['only_b']} only in B); "
+             f"{len(moves)} moved beyond tolerance", ""]
+    family_total, family_moved, family_worst = defaultdict(int), defaultdict(int), defaultdict(float)
+    feature_total, feature_moved = defaultdict(int), defaultdict(int)
+    moved_ids = {m.id for m in moves}
+    for case_id, family in all_ids.items():
+        family_total[family] += 1
+        for f in features(case_id):
+            feature_total[f] += 1
+            feature_moved[f] += case_id in moved_ids
+    for m in moves:
+        family_moved[m.family] += 1
+        family_worst[m.family] = max(family_worst[m.family], m.max_abs)
+    lines.append(f"{'by layer':<28} {'moved':>7} {'worst abs change':>17}")
+    for family in sorted(family_total, key=lambda f: (-family_moved[f], f)):
+        worst = family_worst[family]
+        lines.append(f"{family:<28} {family_moved[family]:>3}/{family_total[family]:<3} "
+                     f"{'raised' if worst == np.inf else f'{worst:.2e}' if family_moved[family] else '':>17}")
+    lines += ["", f"{'by feature (moved share, features with moves)':<60} {'moved':>7}"]
+    rows = [(feature_moved[f] / feature_total[f], f) for f in feature_total if feature_moved[f]]
+    for share, f in sorted(rows, reverse=True)[:25]:
+        lines.append(f"{f:<60} {feature_moved[f]:>3}/{feature_total[f]:<3}")
+    explained = defaultdict(int)
+    for m in moves:
+        for key, (va, vb) in m.config_changes.items():
+            explained[f"{key.split('.')[-1]}: {va!r} -> {vb!r}"] += 1
+    lines += ["", "config values that differ between the sets, among moved cases:"]
+    for text, n in sorted(explained.items(), key=lambda kv: -kv[1])[:10]:
+        lines.append(f"  {n:>4} cases  {text}")
+    raised = [m for m in moves if m.what.startswith("Keras ")]
+    numeric = [m for m in moves if not m.what.startswith("Keras ")]
+    lines += ["", f"largest numeric moves (top {top} of {len(numeric)}):"]
+    for m in sorted(numeric, key=lambda m: -m.max_abs)[:top]:
+        lines.append(f"- {m.id}")
+        lines.append(f"    max abs change {m.max_abs:.3g}: {m.what[:140]}")
+        for key, (va, vb) in list(m.config_changes.items())[:3]:
+            lines.append(f"    config {key}: {va!r} -> {vb!r}")
+    if raised:
+        lines += ["", f"cases Keras runs in one set and rejects in the other ({len(raised)}):"]
+        lines += [f"- {m.what}: {m.id}" for m in raised[:top]]
+    return "\n".join(lines)
+
+
+def _resolve(name: str) -> Path:
+    path = Path(name)
+    return path if path.exists() else fixtures.ROOT / name
+
+
+def main(args: argparse.Namespace) -> int:
+    a_dir = _resolve(args.a)
+    try:
+        manifest_a, cases_a = fixtures.load(a_dir)
+        if args.installed:
+            from conformance.cases import all_cases, select
+
+            ids = {fc.id for fc in cases_a} & {c.id for c in all_cases()}
+            tmp = Path(tempfile.mkdtemp(prefix="rnn-conformance-"))
+            fixtures.generate(tmp / "installed", select(all_cases(), ids=ids))
+            b_dir = tmp / "installed"
+        elif args.b:
+            b_dir = _resolve(args.b)
+        else:
+            print("rnn-conformance diff: give a second set, or --installed")
+            return 2
+        manifest_b, cases_b = fixtures.load(b_dir)
+    except fixtures.FixtureError as e:
+        print(f"rnn-conformance diff: {e}")
+        return 2
+    moves, totals = diff_sets(cases_a, cases_b)
+    describe = lambda m, d: f"{d.name} ({', '.join(f'{k} {v}' for k, v in m['oracle'].items())})"
+    common = {fc.id: fc.family for fc in cases_a if fc.id in {c.id for c in cases_b}}
+    print(render(moves, totals, describe(manifest_a, a_dir), describe(manifest_b, b_dir), args.top, common))
+    return 0
