@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     _filters(verify)
     verify.add_argument("--oracle", choices=["fixtures", "keras"], default="fixtures",
                         help="recorded outputs (default; no TensorFlow needed) or the installed Keras")
+    verify.add_argument("--impl", choices=["refimpl"], default="refimpl",
+                        help="the implementation under test (refimpl is the one built in)")
     verify.add_argument("--set", metavar="NAME", help="fixture set under fixtures/ (default: the canonical one)")
     verify.add_argument("--report", metavar="OUT.json", help="write per-case results as JSON")
     verify.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
