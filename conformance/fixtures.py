@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import io
 import json
 import platform
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 
