@@ -44,6 +44,15 @@ ELEMENTWISE: dict[str, Tolerance] = {
     "float32": Tolerance(atol=2e-6, rtol=0.0),  # ~16 ulps at 1.0: TF's float32 tanh/exp are approximations
 }
 
+# One N-D convolution (at most 3*3*3 kernel offsets x 3 channels = 81 products per output),
+# refimpl's tensordot against TensorFlow's kernel: summation order only.
+CONVOLUTION = Tolerance(atol=1e-14, rtol=0.0)
+
+# refimpl against itself after a transformation that regroups the same sums (a batch row alone
+# instead of in a batch, a sequence in chunks, channels moved, cells chained as layers): BLAS may
+# block the matmuls differently, a few ulps of O(1) values carried through <= 8 steps.
+REARRANGED = Tolerance(atol=1e-13, rtol=0.0)
+
 
 def tolerance_for(dtype: str) -> Tolerance:
     if dtype not in TOLERANCES:

@@ -22,7 +22,7 @@ back is in the layer's data_format. (Stateful layers store their states channels
 from __future__ import annotations
 
 import numbers
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class ConvLSTMCell(LSTMCell):
                  bias_regularizer: Any = None, kernel_constraint: Any = None,
                  recurrent_constraint: Any = None, bias_constraint: Any = None, dropout: float = 0.0,
                  recurrent_dropout: float = 0.0, seed: int | None = None, **kwargs: Any):
+        if "implementation" in kwargs:  # Keras's ConvLSTMCell has none: one mask per gate, always
+            raise TypeError("ConvLSTMCell got unexpected keyword arguments ['implementation']")
         shared = forwarded(locals(), "rank", "filters", "kernel_size", "strides", "padding", "data_format",
                            "dilation_rate")  # the rest goes to LSTMCell
         self.rank = check_choice("rank", rank, (1, 2, 3))

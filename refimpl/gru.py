@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from refimpl import activations
 from refimpl._typing import Array, States
 from refimpl.base import check_bool

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import refimpl
+from conformance.tolerances import REARRANGED
 
 CLASSES = {1: refimpl.ConvLSTM1D, 2: refimpl.ConvLSTM2D, 3: refimpl.ConvLSTM3D}
 
@@ -25,6 +26,11 @@ CLASSES = {1: refimpl.ConvLSTM1D, 2: refimpl.ConvLSTM2D, 3: refimpl.ConvLSTM3D}
 def test_bad_convolution_arguments_are_rejected_by_name(kwargs, error, match):
     with pytest.raises(error, match=match):
         refimpl.ConvLSTM2D(2, **kwargs)
+
+
+def test_implementation_is_not_a_conv_lstm_argument():
+    with pytest.raises(TypeError, match="implementation"):
+        refimpl.ConvLSTM2D(2, 3, implementation=1)
 
 
 def test_filters_must_be_a_positive_integer():
@@ -93,7 +99,7 @@ def test_channels_first_is_channels_last_with_the_channel_axis_moved(setup):
         out_last, out_first = [out_last], [out_first]
     for k, (a, b) in enumerate(zip(out_last, out_first)):
         channel_axis = 2 if (k == 0 and kwargs["return_sequences"]) else 1
-        np.testing.assert_allclose(np.moveaxis(b, channel_axis, -1), a, atol=1e-14)
+        np.testing.assert_allclose(np.moveaxis(b, channel_axis, -1), a, rtol=0, atol=REARRANGED.atol)
 
 
 def test_recurrent_convolution_keeps_the_state_shape_whatever_the_input_strides():

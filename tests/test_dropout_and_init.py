@@ -49,7 +49,7 @@ def test_masks_drawn_from_a_seed_are_reproducible_and_reused_across_steps():
     b.build(X.shape)
     b.set_weights(a.get_weights())
     np.testing.assert_array_equal(a(X, training=True), b(X, training=True))
-    # A zeroed input feature is zeroed at every step: the mask is drawn once per sequence.
+    # Drawn masks hold only 0 and 1 / (1 - rate), as Keras's dropout of ones.
     a.cell.prepare_dropout((3, 4), None)
     mask = a.cell._dropout_mask
     assert set(np.unique(mask)) <= {0.0, 1 / 0.6}

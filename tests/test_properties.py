@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import refimpl
 from conformance import strategies as rs
+from conformance.tolerances import REARRANGED
 
 DENSE, CONV, ALL = rs.DENSE, rs.CONV, rs.LAYERS
 RECURRENT = DENSE + CONV  # everything but the wrapper
@@ -88,8 +89,8 @@ def test_stateful_chunks_equal_one_call_and_reset_state_restores_zeros(drawn, da
         chunks.reverse()
     outs = [stateful(c) for c in chunks]
     for a, b in zip(outs[-1][1:], whole[1:]):  # final states
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
-    np.testing.assert_allclose(np.concatenate([o[0] for o in outs], axis=1), whole[0], rtol=0, atol=1e-13)
+        np.testing.assert_allclose(a, b, rtol=0, atol=REARRANGED.atol)
+    np.testing.assert_allclose(np.concatenate([o[0] for o in outs], axis=1), whole[0], rtol=0, atol=REARRANGED.atol)
     stateful.reset_state()
     np.testing.assert_array_equal(stateful(x)[0], whole[0])
 
@@ -106,7 +107,7 @@ def test_right_padding_gives_the_output_and_states_of_the_unpadded_prefix(drawn,
     out = flat(layer(padded, mask=mask))
     for i, n in enumerate(lengths):
         for a, b in zip(out, flat(layer(x[i:i + 1, :n]))):
-            np.testing.assert_allclose(a[i:i + 1], b, rtol=0, atol=1e-13)
+            np.testing.assert_allclose(a[i:i + 1], b, rtol=0, atol=REARRANGED.atol)
 
 
 @given(rs.layers_and_data(RECURRENT, with_masks=False), st.booleans())
@@ -142,7 +143,7 @@ def test_each_batch_row_is_computed_independently(drawn):
     for i in range(drawn.inputs.shape[0]):
         row_mask = None if drawn.mask is None else drawn.mask[i:i + 1]
         for a, b in zip(out, flat(layer(drawn.inputs[i:i + 1], mask=row_mask))):
-            np.testing.assert_allclose(a[i:i + 1], b, rtol=0, atol=1e-13)
+            np.testing.assert_allclose(a[i:i + 1], b, rtol=0, atol=REARRANGED.atol)
 
 
 @given(rs.layers_and_data(DENSE))
@@ -182,7 +183,7 @@ def test_stacked_cells_equal_chained_layers(first, second_config, seed):
     stacked = refimpl.RNN([CELLS[name1](**kw1), CELLS[name2](**kw2)], return_sequences=True)
     stacked.build(first.inputs.shape)
     stacked.set_weights(layer1.get_weights() + layer2.get_weights())
-    np.testing.assert_allclose(stacked(first.inputs), layer2(layer1(first.inputs)), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(stacked(first.inputs), layer2(layer1(first.inputs)), rtol=0, atol=REARRANGED.atol)
 
 
 def test_lstm_with_forget_gate_open_and_input_gate_shut_keeps_its_cell_state():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import refimpl
-from conformance.tolerances import ELEMENTWISE
+from conformance.tolerances import CONVOLUTION, ELEMENTWISE
 from refimpl import activations
 
 CLASSES = ["SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN", "StackedRNNCells",
@@ -122,7 +122,7 @@ def test_convolution_matches_keras_ops_conv(rank, padding, strides, dilation, ke
     expected = np.asarray(keras.ops.conv(x, w, strides=strides, padding=padding, dilation_rate=dilation))
     actual = conv(x, w, strides=(strides,) * rank, padding=padding, dilation_rate=(dilation,) * rank)
     assert actual.shape == expected.shape
-    np.testing.assert_allclose(actual, expected, rtol=0, atol=ELEMENTWISE["float64"].atol * 10)  # <= 27*3 products
+    np.testing.assert_allclose(actual, expected, rtol=0, atol=CONVOLUTION.atol)
 
 
 def test_unit_forget_bias_matches_keras_exactly():
