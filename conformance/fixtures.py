@@ -228,28 +228,5 @@ def oracle_name(manifest: dict) -> str:
     return f"{manifest['oracle'].get('package', 'keras')}-{manifest['oracle']['backend']}"
 
 
-# --- replaying --------------------------------------------------------------------------------------
-def run_refimpl(fc: FixtureCase, keras_version: int = 3) -> list[np.ndarray]:
-    """The fixture's calls through the refimpl twin of its config; outputs flattened."""
-    import refimpl
-    from conformance.runners import flatten
-
-    layer = refimpl.deserialize(fc.config, keras_version=keras_version)
-    layer.set_weights(fc.weights)
-    masks = None
-    if fc.dropout_masks is not None:  # one [input, recurrent] pair per cell
-        masks = [refimpl.DropoutMasks(*pair) for pair in fc.dropout_masks]
-        per_cell = isinstance(layer, refimpl.Bidirectional) or isinstance(layer.cell, refimpl.StackedRNNCells)
-        masks = masks if per_cell else masks[0]
-    outputs = []
-    for call in fc.calls:
-        if call == "reset_state":
-            layer.reset_state()
-            continue
-        outputs += flatten(layer(call["inputs"], mask=call["mask"], initial_state=call["initial_state"],
-                                 training=fc.training, dropout_masks=masks))
-    return outputs
-
-
 def keras_major(manifest: dict) -> int:
     return int(manifest["oracle"]["keras"].split(".")[0])

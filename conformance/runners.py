@@ -257,22 +257,28 @@ def _pin_dropout_masks(keras: Any, cell: Any, dp: Array | None, rec: Array | Non
     cell.get_recurrent_dropout_mask = lambda step_input: rec_t
 
 
-def run_refimpl(case: Case, config: dict, data: CaseData) -> list[Array]:
-    import refimpl
+def record_live(case: Case):
+    """The case run through the live Keras oracle, as a recorded case (``fixtures.FixtureCase``):
+    what a fixture set would hold for it, in memory. Inputs, states and weights in the case's dtype."""
+    from conformance.fixtures import FixtureCase
 
-    layer = refimpl.deserialize(config)
-    layer.set_weights(data.weights)
-    masks = None
-    if data.dropout_masks:
-        masks = [refimpl.DropoutMasks(dp, rec) for dp, rec in data.dropout_masks]
-        masks = masks if case.stacked or case.wrapped else masks[0]  # Bidirectional: (forward, backward)
+    config, data, layer = prepare(case)
 
-    def call(x: Array, mask: Array | None, init: Any) -> Any:
-        init = None if init is None else _cast(init, case.dtype)
-        return layer(x.astype(case.dtype), mask=mask, initial_state=init, training=case.training,
-                     dropout_masks=masks)
-    return _calls(case, data, layer, call)
+    def cast(tree: Any) -> Any:
+        if tree is None:
+            return None
+        if isinstance(tree, (list, tuple)):
+            return [cast(t) for t in tree]
+        a = np.asarray(tree)
+        return a.astype(case.dtype) if a.dtype.kind == "f" else a
 
-
-def _cast(tree: Any, dtype: str) -> Any:
-    return [_cast(t, dtype) for t in tree] if isinstance(tree, list) else tree.astype(dtype)
+    calls = ["reset_state" if c == "reset" else {"inputs": cast(c[0]), "mask": c[1], "initial_state": cast(c[2])}
+             for c in call_plan(case, data)]
+    masks = None if not data.dropout_masks else [[cast(dp), cast(rec)] for dp, rec in data.dropout_masks]
+    rec = FixtureCase(case.id, case.family, case.dtype, config, calls, cast(data.weights), case.training,
+                      masks, [], "ok")
+    try:
+        rec.outputs = run_keras(case, layer, data)
+    except Exception as e:  # Keras fails on a valid configuration
+        rec.status, rec.error = "oracle-raised", f"{type(e).__name__}: {str(e)[:500]}"
+    return rec

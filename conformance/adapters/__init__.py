@@ -1,0 +1,166 @@
+"""Implementations under test: the adapter contract, and loading an adapter by name.
+
+An adapter is any object (a module, a class instance) with::
+
+    run(config, weights, inputs, *, mask=None, initial_state=None) -> list of numpy arrays
+
+- ``config``: the dict ``keras.layers.serialize(layer)`` returns ({"class_name", "config", ...});
+- ``weights``: NumPy arrays in the order of Keras's ``layer.get_weights()``;
+- ``inputs``: (batch, time, features...) in the case's dtype; ``mask``: (batch, time) bool or None;
+  ``initial_state``: a list like Keras's (``[h]``, ``[h, c]``; Bidirectional: forward then backward
+  states) or None;
+- returns ``[output]``, or ``[output, *states]`` when the config has ``return_state``, in Keras's
+  order and dtype.
+
+Optional:
+
+- ``supports(config) -> True | str``: a string says why a case does not apply (it is reported as
+  skipped with that reason, never counted as passed);
+- ``supports_masks = False`` (with ``mask_reason``): the adapter takes no ``mask``; cases with one
+  are skipped with that reason;
+- ``name``, ``version``: shown in reports and the pytest header;
+- ``run_calls(config, weights, calls, *, training=False, dropout_masks=None)``: the full protocol
+  for the cases ``run`` cannot express: ``calls`` is a list of ``{"inputs", "mask",
+  "initial_state"}`` dicts and ``"reset_state"`` strings on one stateful layer, and
+  ``dropout_masks`` are the exact masks to apply in training (see docs/adapters.md). Adapters
+  without it are skipped on those cases, with that reason;
+- either method may take a ``keras_version`` keyword (2 or 3): the oracle's major version, which
+  decides a few semantics (docs/semantics.md) when verifying against a Keras 2 fixture set.
+
+Select one with ``rnn-conformance verify --impl package.module:name`` or ``path/to/file.py:name``
+(``name`` may be a class,
+which is instantiated with no arguments, or any object), or with ``RNN_CONFORMANCE_IMPL`` for the
+pytest plugin. Built in: see ``BUILTIN``; ``conformance/adapters/template.py`` is a starting point.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+BUILTIN = {
+    "refimpl": "conformance.adapters.refimpl_adapter:RefImpl",
+    "keras-tensorflow": "conformance.adapters.keras_backend:KerasTensorFlow",
+    "keras-jax": "conformance.adapters.keras_backend:KerasJax",
+    "keras-torch": "conformance.adapters.keras_backend:KerasTorch",
+    "torch": "conformance.adapters.torch_nn:TorchNN",
+}
+
+
+class AdapterError(Exception):
+    """The named adapter cannot be loaded or does not follow the contract."""
+
+
+class Implementation:
+    """An adapter seen through the contract: name, version, whether a case applies, and one
+    way to run a recorded case whatever optional parts the adapter has."""
+
+    def __init__(self, adapter: Any, spec: str = ""):
+        if not callable(getattr(adapter, "run", None)):
+            raise AdapterError(f"{spec or adapter!r} has no run(config, weights, inputs, *, mask, initial_state) "
+                               "method; see conformance/adapters/__init__.py for the contract")
+        self.adapter, self.spec = adapter, spec or type(adapter).__name__
+        self.name = str(getattr(adapter, "name", None) or self.spec)
+        self.version = str(getattr(adapter, "version", "") or _module_version(adapter))
+        self.full_protocol = callable(getattr(adapter, "run_calls", None))
+
+    def __repr__(self) -> str:
+        return f"Implementation({self.name} {self.version})".replace(" )", ")")
+
+    def why_not(self, rec: Any) -> str | None:
+        """None when the recorded case applies to this adapter, else the reason it is skipped."""
+        if not self.full_protocol:
+            if any(c == "reset_state" for c in rec.calls) or len(rec.calls) > 1:
+                return ("stateful call sequence (call, call, reset_state, call): needs the optional "
+                        "run_calls() of the adapter contract")
+            if rec.training:
+                return "training-mode dropout with supplied masks: needs the optional run_calls() of the adapter contract"
+        if getattr(self.adapter, "supports_masks", True) is False and any(
+                c != "reset_state" and c["mask"] is not None for c in rec.calls):
+            return getattr(self.adapter, "mask_reason", None) or f"{self.name} takes no masks"
+        supports = getattr(self.adapter, "supports", None)
+        if supports is None:
+            return None
+        answer = supports(rec.config)
+        if answer is True:
+            return None
+        if isinstance(answer, str) and answer:
+            return answer
+        raise AdapterError(f"{self.name}.supports(config) returned {answer!r}, expected True or a reason string")
+
+    def run(self, rec: Any, keras_version: int = 3) -> list[np.ndarray]:
+        """The recorded case's calls through the adapter; every output of every call, in order."""
+        if self.full_protocol:
+            outputs = _call(self.adapter.run_calls, keras_version, rec.config, rec.weights, rec.calls,
+                            training=rec.training, dropout_masks=rec.dropout_masks)
+        else:
+            call = rec.calls[0]
+            outputs = _call(self.adapter.run, keras_version, rec.config, rec.weights, call["inputs"],
+                            mask=call["mask"], initial_state=call["initial_state"])
+        if not isinstance(outputs, (list, tuple)):
+            raise AdapterError(f"{self.name}.run returned {type(outputs).__name__}, expected a list of arrays")
+        return [np.asarray(o) for o in outputs]
+
+
+def _call(fn: Any, keras_version: int, *args: Any, **kwargs: Any) -> Any:
+    try:
+        takes = "keras_version" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if takes:
+        kwargs["keras_version"] = keras_version
+    return fn(*args, **kwargs)
+
+
+def _import(name: str) -> Any:
+    if not name.endswith(".py"):
+        return importlib.import_module(name)
+    path = Path(name).resolve()
+    if not path.is_file():
+        raise ImportError(f"no file {path}")
+    module_name = f"_rnn_conformance_adapter_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _module_version(adapter: Any) -> str:
+    module = inspect.getmodule(adapter if inspect.ismodule(adapter) else type(adapter))
+    top = (module.__name__ if module else "").split(".")[0]
+    try:
+        return str(getattr(importlib.import_module(top), "__version__", "")) if top else ""
+    except ImportError:
+        return ""
+
+
+def load(spec: str) -> Implementation:
+    """``refimpl``, another built-in name, ``package.module:name`` or ``path/to/file.py:name``
+    (a class is instantiated with no arguments)."""
+    target = BUILTIN.get(spec, spec)
+    if ":" not in target:
+        raise AdapterError(f"impl={spec!r}, expected one of {sorted(BUILTIN)}, package.module:name "
+                           "or path/to/file.py:name")
+    module_name, _, attr = target.rpartition(":")
+    try:
+        module = _import(module_name)
+    except ImportError as e:
+        raise AdapterError(f"impl={spec!r}: cannot import {module_name} ({e})") from None
+    obj = module
+    for part in attr.split(".") if attr else []:
+        if not hasattr(obj, part):
+            raise AdapterError(f"impl={spec!r}: {module_name} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if inspect.isclass(obj):
+        try:
+            obj = obj()
+        except ImportError as e:  # e.g. the adapter's framework is not installed
+            raise AdapterError(f"impl={spec!r}: {e}") from None
+    return Implementation(obj, spec)

@@ -1,0 +1,99 @@
+"""What a case exercises, read off its recorded config and calls: the columns of the layer x
+feature table, and the ``--cases quick`` selection (the fewest cases that still touch every
+layer x feature and layer x dtype pair of the full matrix).
+
+A case has every feature its config or calls switch on, or ``defaults`` when none.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Column order of the table. Each is (feature, what switches it on).
+FEATURES = (
+    "defaults", "return_sequences", "return_state", "go_backwards", "mask", "zero_output_for_mask",
+    "initial_state", "stateful", "dropout", "unroll", "activation", "recurrent_activation",
+    "use_bias=False", "unit_forget_bias=False", "reset_after=False",
+    "conv_geometry", "channels_first", "merge_mode", "backward_layer", "cells",
+)
+# (implementation=1 is not a feature: Keras 3 leaves it out of get_config, so no config shows it.)
+_NONDEFAULT = {"use_bias": False, "unit_forget_bias": False, "reset_after": False}
+_DEFAULT_ACTIVATION = {"activation": ("tanh",), "recurrent_activation": ("sigmoid",)}
+_CONV_DEFAULTS = {"strides": 1, "padding": "valid", "dilation_rate": 1}
+
+
+def _inner(config: dict) -> list[dict]:
+    """The configs whose options matter: the layer's, a wrapped layer's, the cells'."""
+    c = config.get("config", config)
+    out = [c]
+    for key in ("layer", "cell"):  # Bidirectional's backward_layer: see _explicit_backward
+        sub = c.get(key)
+        if isinstance(sub, dict):
+            out += _inner(sub)
+    for sub in c.get("cells", []) or []:
+        out += _inner(sub)
+    return out
+
+
+def _is_default_conv(key: str, value: Any) -> bool:
+    values = value if isinstance(value, (list, tuple)) else [value]
+    return all(v == _CONV_DEFAULTS[key] for v in values)
+
+
+def _explicit_backward(outer: dict) -> bool:
+    """Bidirectional serializes a backward_layer always; it was given explicitly when it differs
+    from the forward layer in more than its name and direction."""
+    fwd, bwd = outer.get("layer"), outer.get("backward_layer")
+    if not isinstance(fwd, dict) or not isinstance(bwd, dict):
+        return False
+    strip = lambda c: {k: v for k, v in c.get("config", {}).items() if k not in ("name", "go_backwards")}  # noqa: E731
+    return fwd.get("class_name") != bwd.get("class_name") or strip(fwd) != strip(bwd)
+
+
+def features(rec: Any) -> tuple[str, ...]:
+    """The features of a recorded case (``FixtureCase``: config, calls, training)."""
+    found: set[str] = set()
+    outer = rec.config.get("config", rec.config)
+    for c in _inner(rec.config):
+        for flag in ("return_sequences", "return_state", "go_backwards", "unroll", "zero_output_for_mask"):
+            if c.get(flag):
+                found.add(flag)
+        for key, value in _NONDEFAULT.items():
+            if key in c and c[key] == value:
+                found.add(f"{key}={value}")
+        for key, defaults in _DEFAULT_ACTIVATION.items():
+            if key in c and c[key] not in defaults:
+                found.add(key)
+        if any(k in c and not _is_default_conv(k, c[k]) for k in _CONV_DEFAULTS):
+            found.add("conv_geometry")
+        if c.get("data_format") == "channels_first":
+            found.add("channels_first")
+        if c.get("dropout") or c.get("recurrent_dropout"):
+            found.add("dropout")
+    if "cells" in outer or "cell" in outer:
+        found.add("cells")
+    if "merge_mode" in outer and outer["merge_mode"] != "concat":
+        found.add("merge_mode")
+    if _explicit_backward(outer):
+        found.add("backward_layer")
+    calls = [c for c in rec.calls if c != "reset_state"]
+    if len(rec.calls) > 1:
+        found.add("stateful")
+    if any(c["mask"] is not None for c in calls):
+        found.add("mask")
+    if any(c["initial_state"] is not None for c in calls):
+        found.add("initial_state")
+    return tuple(f for f in FEATURES if f in found) or ("defaults",)
+
+
+def quick(recs: list) -> list:
+    """A small subset of ``recs`` that keeps every (layer, feature) and (layer, dtype) pair they
+    touch: each case is kept when it adds a pair not yet covered, in matrix order."""
+    covered: set[tuple[str, str]] = set()
+    out = []
+    for rec in recs:
+        pairs = {(rec.family, f) for f in features(rec)} | {(rec.family, rec.dtype)}
+        if not pairs <= covered:
+            covered |= pairs
+            out.append(rec)
+    return out
