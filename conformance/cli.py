@@ -1,9 +1,10 @@
-"""``rnn-conformance`` (also ``python -m conformance``): check refimpl against Keras, live or recorded.
+"""``rnn-conformance`` (also ``python -m conformance``): check an RNN implementation against Keras.
 
-    rnn-conformance verify                      against the canonical fixture set (no TensorFlow needed)
+    rnn-conformance verify                      refimpl against the canonical fixture set (no TensorFlow)
+    rnn-conformance verify --impl torch         another implementation: a built-in or package.module:name
     rnn-conformance verify --oracle keras       against the installed Keras, live
-    rnn-conformance verify --layers LSTM --dtype float32 --case ID ...
-    rnn-conformance list                        the case ids
+    rnn-conformance verify --layers LSTM --dtype float32 --cases quick -n auto --report r.json --html r.html
+    rnn-conformance list [--features]           the case ids (and what each exercises)
     rnn-conformance generate [--out DIR]        write a fixture set from the installed Keras
     rnn-conformance fixtures check [SET ...]    verify the committed sets' schema and checksums
     rnn-conformance diff A B                    which numbers moved between two sets (or --installed)
@@ -34,12 +35,21 @@ def _parser() -> argparse.ArgumentParser:
     _filters(verify)
     verify.add_argument("--oracle", choices=["fixtures", "keras"], default="fixtures",
                         help="recorded outputs (default; no TensorFlow needed) or the installed Keras")
-    verify.add_argument("--impl", choices=["refimpl"], default="refimpl",
-                        help="the implementation under test (refimpl is the one built in)")
+    verify.add_argument("--impl", default="refimpl", metavar="IMPL",
+                        help="the implementation under test: package.module:name (an adapter, see "
+                             "docs/adapters.md) or a built-in: " + ", ".join(_builtin()) + " (default refimpl)")
     verify.add_argument("--set", metavar="NAME", help="fixture set under fixtures/ (default: the canonical one)")
+    verify.add_argument("--cases", choices=["quick", "full"], default="full",
+                        help="quick: the fewest cases that still cover every layer x feature and layer x dtype pair")
+    verify.add_argument("-n", "--jobs", default="1", metavar="N", help="worker processes (a number or 'auto')")
+    verify.add_argument("--deviations", metavar="FILE.json",
+                        help="the implementation's own known differences: {case id or glob: reason}, strict xfail")
     verify.add_argument("--report", metavar="OUT.json", help="write per-case results as JSON")
+    verify.add_argument("--html", metavar="OUT.html", help="write a self-contained HTML report")
     verify.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
-    _filters(sub.add_parser("list", help="print the case ids"))
+    lst = sub.add_parser("list", help="print the case ids")
+    _filters(lst)
+    lst.add_argument("--features", action="store_true", help="also what each case exercises")
     gen = sub.add_parser("generate", help="write a fixture set from the installed Keras")
     _filters(gen)
     gen.add_argument("--out", metavar="DIR", help="default: fixtures/<keras>_<backend>_<device>")
@@ -54,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--installed", action="store_true", help="compare A with the installed Keras, live")
     diff.add_argument("--top", type=int, default=10, help="how many moved cases to list (default 10)")
     return p
+
+
+def _builtin() -> list[str]:
+    from conformance.adapters import BUILTIN
+
+    return list(BUILTIN)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,9 +97,7 @@ def _main(argv: list[str] | None) -> int:
         print("rnn-conformance: no case matches those filters", file=sys.stderr)
         return 2
     if args.command == "list":
-        for c in cases:
-            print(c.id)
-        return 0
+        return _list(args, cases)
     if args.command == "generate":
         return _generate(args, cases)
     return _verify(args, cases)
@@ -138,26 +152,67 @@ def _check_sets(names: list[str]) -> int:
     return 1 if bad else 0
 
 
+def _list(args: argparse.Namespace, cases: list) -> int:
+    if not args.features:
+        for c in cases:
+            print(c.id)
+        return 0
+    from conformance import fixtures
+    from conformance.features import features
+
+    recorded = {fc.id: fc for fc in fixtures.load(fixtures.ROOT / fixtures.CANONICAL)[1]}
+    for c in cases:
+        fc = recorded.get(c.id)
+        print(f"{c.id}\t{','.join(features(fc)) if fc else '(not in the canonical set)'}")
+    return 0
+
+
+def _jobs(value: str) -> int:
+    import os
+
+    if value == "auto":
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"-n={value!r}, expected a positive number or 'auto'")
+    return int(value)
+
+
 def _verify(args: argparse.Namespace, cases: list) -> int:
     import numpy as np
 
-    import refimpl
-    from conformance.verify import (load_deviations, print_progress, replay_case, run_cases,
-                                    stale_deviations, table)
+    from conformance import fixtures, report
+    from conformance.adapters import AdapterError, load
+    from conformance.features import quick
+    from conformance.verify import (load_adopter_deviations, load_deviations, print_progress, replay_set,
+                                    run_cases, stale_deviations, table)
 
+    try:
+        jobs = _jobs(args.jobs)
+        impl = load(args.impl)
+        deviations = load_deviations() + (load_adopter_deviations(args.deviations) if args.deviations else [])
+    except (AdapterError, ValueError) as e:
+        print(f"rnn-conformance: {e}", file=sys.stderr)
+        return 2
     progress = None if args.quiet else print_progress()
+    full = len(cases) == len(all_cases()) and args.cases == "full"
+    if args.cases == "quick":
+        canonical = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)[1]
+        keep = {fc.id for fc in quick(canonical)}
+        cases = [c for c in cases if c.id in keep]
     start = time.perf_counter()
     if args.oracle == "keras":
         versions = _keras_or_exit()
         if versions is None:
             return 2
-        oracle = f"keras-{versions['backend']}"
+        oracle = f"{versions['package']}-{versions['backend']}".replace("keras-keras", "keras")
+        oracle = f"keras-{versions['backend']}" if versions["package"] == "keras" else oracle
+        oracle_info = {"kind": "keras", "name": oracle, "set": None, "versions": versions}
         print("oracle: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f"; numpy {np.__version__}")
-        print(f"implementation under test: refimpl {refimpl.__version__}; {len(cases)} cases")
-        results = run_cases(cases, oracle=oracle, progress=progress)
+        print(f"implementation under test: {impl.name} {impl.version}; {len(cases)} cases")
+        keras_version = 3
+        results = run_cases(cases, oracle=oracle, impl=impl if jobs == 1 else args.impl, deviations=deviations,
+                            jobs=jobs, progress=progress)
     else:
-        from conformance import fixtures
-
         set_dir = fixtures.ROOT / (args.set or fixtures.CANONICAL)
         try:
             manifest, recorded = fixtures.load(set_dir)
@@ -168,29 +223,41 @@ def _verify(args: argparse.Namespace, cases: list) -> int:
         recorded = [fc for fc in recorded if fc.id in wanted]
         oracle = fixtures.oracle_name(manifest)
         o = manifest["oracle"]
+        oracle_info = {"kind": "fixtures", "name": oracle, "set": set_dir.name, "versions": o}
         print(f"oracle: fixture set {set_dir.name} (" + ", ".join(f"{k} {v}" for k, v in o.items())
               + f", {manifest['device']['cpu']}); numpy {np.__version__}")
-        print(f"implementation under test: refimpl {refimpl.__version__}; {len(recorded)} recorded cases")
-        deviations, major = load_deviations(), fixtures.keras_major(manifest)
-        results = []
-        for i, fc in enumerate(recorded, 1):
-            results.append(replay_case(fc, deviations, oracle, major))
-            if progress:
-                progress(i, len(recorded), results[-1])
+        print(f"implementation under test: {impl.name} {impl.version}; {len(recorded)} recorded cases")
+        keras_version = fixtures.keras_major(manifest)
+        results = replay_set(set_dir, recorded, oracle=oracle, keras_version=keras_version,
+                             impl=impl if jobs == 1 else args.impl, deviations=deviations, jobs=jobs,
+                             progress=progress)
     elapsed = time.perf_counter() - start
-    for r in results:
-        if not r.ok:
-            print(r.report(), end="\n\n")
+    bad = [r for r in results if not r.ok]
+    for r in sorted(bad, key=lambda r: -(r.comparison.max_abs if r.comparison else np.inf))[:20]:
+        print(r.report(), end="\n\n")
+    if len(bad) > 20:
+        print(f"... and {len(bad) - 20} more failing cases (all of them: --report / --html)\n")
+    print(report.feature_table(results), end="\n\n")
     print(table(results))
-    print(f"({elapsed:.1f} s)")
-    if len(cases) == len(all_cases()):
-        for d in stale_deviations(cases, oracle):
+    skips = report.skip_table(results)
+    if skips:
+        print(skips)
+    print(f"({elapsed:.1f} s, {jobs} process{'es' if jobs > 1 else ''})")
+    if full and impl.name == "refimpl":
+        for d in stale_deviations(cases, oracle, impl.name, deviations):
             print(f"stale deviation entry (matches no case): {list(d.match)}")
-    if args.report:
-        with open(args.report, "w") as f:
-            json.dump({"oracle": args.oracle, "cases": [_as_json(r) for r in results]}, f, indent=1)
-        print(f"wrote {args.report}")
-    return 0 if all(r.ok for r in results) else 1
+    if args.report or args.html:
+        doc = report.build(results, impl=impl, oracle=oracle_info, seconds=elapsed)
+        if args.report:
+            report.write_json(args.report, doc)
+            print(f"wrote {args.report}")
+        if args.html:
+            report.write_html(args.html, doc)
+            print(f"wrote {args.html}")
+    if not any(r.status != "skip" for r in results):
+        print(f"rnn-conformance: no case applied to {impl.name}: nothing was verified", file=sys.stderr)
+        return 1
+    return 0 if not bad else 1
 
 
 def _counter(what: str):
@@ -198,19 +265,6 @@ def _counter(what: str):
         if i % 100 == 0 or i == n:
             print(f"[{i}/{n}] {what}", file=sys.stderr, flush=True)
     return show
-
-
-def _as_json(r) -> dict:
-    from conformance.tolerances import tolerance_for
-    from conformance.verify import rerun_command
-
-    c = r.comparison
-    return {"id": r.case.id, "layer": r.case.family, "dtype": r.case.dtype, "status": r.status,
-            "tolerance": tolerance_for(r.case.dtype)._asdict(),
-            "max_abs": None if c is None else c.max_abs, "max_rel": None if c is None else c.max_rel,
-            "worst_index": None if c is None else c.worst, "message": (c.message if c else "") or r.error,
-            "deviation": None if r.deviation is None else r.deviation.reason,
-            "config": r.config, "seconds": round(r.seconds, 4), "rerun": rerun_command(r.case, r.oracle_kind)}
 
 
 if __name__ == "__main__":
