@@ -1,0 +1,22 @@
+"""The conformance suite as pytest tests, for an implementation under test (see pytest_plugin.py):
+
+    RNN_CONFORMANCE_IMPL=mypkg.rnn_adapter:MyLSTM pytest --pyargs conformance -n auto
+"""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_matches_keras(rnn_case, rnn_suite):
+    from conformance.verify import replay_case
+
+    __tracebackhide__ = True
+    s = rnn_suite
+    result = replay_case(rnn_case, s.adopter + s.deviations, s.oracle, s.keras_version, s.impl)
+    if result.status == "skip":
+        pytest.skip(f"{s.impl.name}: {result.error}")
+    if result.status == "xfail":
+        pytest.xfail(result.deviation.reason)
+    if not result.ok:  # fail, error, or xpass (a listed deviation that now agrees: strict)
+        pytest.fail(result.report(), pytrace=False)

@@ -1,0 +1,242 @@
+"""The adapter contract, the CLI and the pytest plugin around it, and failure diagnosis (no Keras).
+
+The broken adapters in tests/adapters/broken.py each make one classic porting mistake; the suite
+must fail them and name the mistake."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance import fixtures
+from conformance.adapters import AdapterError, Implementation, _wire, load
+from conformance.features import FEATURES, features, quick
+from conformance.verify import load_adopter_deviations, load_deviations, replay_case, replay_set
+
+ROOT = Path(__file__).resolve().parents[1]
+BROKEN = "tests/adapters/broken.py"
+SET_DIR = fixtures.ROOT / fixtures.CANONICAL
+MANIFEST, RECORDED = fixtures.load(SET_DIR)
+ORACLE = fixtures.oracle_name(MANIFEST)
+DEVIATIONS = load_deviations()
+
+
+def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "conformance", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def _cases(family: str, dtype: str = "float64") -> list:
+    return [fc for fc in RECORDED if fc.family == family and fc.dtype == dtype]
+
+
+# --- loading ----------------------------------------------------------------------------------------
+def test_load_names_builtins_modules_and_files():
+    assert load("refimpl").name == "refimpl"
+    assert load("conformance.adapters.refimpl_adapter:RefImpl").full_protocol
+    impl = load(f"{ROOT / BROKEN}:SwappedGRU")
+    assert impl.name == "swapped-gru" and not impl.full_protocol
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("nonsense", "impl='nonsense', expected one of"),
+    ("no_such_module_xyz:Thing", "cannot import no_such_module_xyz"),
+    ("conformance.adapters.refimpl_adapter:Nope", "has no attribute 'Nope'"),
+    (f"{BROKEN}:NoRun", "has no run(config, weights, inputs"),
+    ("missing/file.py:X", "no file"),
+])
+def test_load_failures_say_what_is_wrong(spec, message):
+    with pytest.raises(AdapterError, match=message.replace("(", r"\(")):
+        load(spec)
+
+
+def test_supports_must_answer_true_or_a_reason():
+    class Vague:
+        def run(self, *a, **k):
+            return []
+
+        def supports(self, config):
+            return False
+
+    with pytest.raises(AdapterError, match="expected True or a reason string"):
+        Implementation(Vague()).why_not(RECORDED[0])
+
+
+def test_the_wire_round_trips_nested_arrays_without_pickle():
+    import io
+
+    buf = io.BytesIO()
+    calls = [{"inputs": np.ones((2, 3), np.float16), "mask": None, "initial_state": [np.zeros(2)]}, "reset_state"]
+    _wire.send(buf, {"op": "run", "config": {"a": [1, None]}}, {"calls": calls})
+    buf.seek(0)
+    msg = _wire.receive(buf)
+    assert msg["op"] == "run" and msg["config"] == {"a": [1, None]} and msg["calls"][1] == "reset_state"
+    assert msg["calls"][0]["inputs"].dtype == np.float16 and msg["calls"][0]["mask"] is None
+    assert _wire.receive(buf) is None
+
+
+# --- statuses ---------------------------------------------------------------------------------------
+def test_cases_an_adapter_declines_are_skipped_with_its_reason_never_passed():
+    impl = load(f"{BROKEN}:SwappedGRU")
+    result = replay_case(_cases("LSTM")[0], DEVIATIONS, ORACLE, 3, impl)
+    assert result.status == "skip" and result.error == "swapped-gru implements GRU only" and result.ok
+
+
+def test_plain_contract_adapters_skip_stateful_and_training_cases_with_the_reason():
+    impl = load(f"{BROKEN}:MaskIgnoringRNN")
+    stateful = next(fc for fc in _cases("SimpleRNN") if len(fc.calls) > 1)
+    training = next(fc for fc in _cases("SimpleRNN") if fc.training)
+    assert "stateful call sequence" in replay_case(stateful, DEVIATIONS, ORACLE, 3, impl).error
+    assert "training-mode dropout" in replay_case(training, DEVIATIONS, ORACLE, 3, impl).error
+
+
+@pytest.mark.parametrize("adapter, family, cause", [
+    ("SwappedGRU", "GRU", "gate blocks are in the order (r, z, h), not Keras's (z, r, h)"),
+    ("StatesSwappedLSTM", "LSTM", "states are returned as [c, h]"),
+    ("MaskIgnoringRNN", "SimpleRNN", "the mask is ignored"),
+])
+def test_a_broken_adapter_fails_and_the_report_names_the_mistake(adapter, family, cause):
+    impl = load(f"{BROKEN}:{adapter}")
+    results = [replay_case(fc, DEVIATIONS, ORACLE, 3, impl) for fc in _cases(family)]
+    failed = [r for r in results if r.status == "fail"]
+    assert len(failed) >= 5, f"{adapter} should fail on {family}: {[r.status for r in results]}"
+    assert all(any(cause in d for d in r.diagnosis) for r in failed), failed[0].report()
+    assert "likely cause: " in failed[0].report()
+    assert failed[0].error_over_time and failed[0].error_over_time[0]["max_abs"] > 0
+
+
+def test_diagnosis_finds_nothing_for_an_unrelated_error():
+    from conformance.diagnose import diagnose
+
+    fc = _cases("GRU")[0]
+    noisy = [o + 0.01 for o in fc.outputs]
+    assert diagnose(fc, noisy) == []
+
+
+# --- adopter deviations -----------------------------------------------------------------------------
+def test_adopter_deviations_are_strict_for_any_impl(tmp_path):
+    gru = _cases("GRU")[0]
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps({gru.id: "we read gates in torch order, on purpose"}))
+    devs = load_adopter_deviations(path)
+    assert replay_case(gru, devs, ORACLE, 3, load(f"{BROKEN}:SwappedGRU")).status == "xfail"
+    assert replay_case(gru, devs, ORACLE, 3, load("refimpl")).status == "xpass"  # strict: stale entry fails
+
+
+@pytest.mark.parametrize("text", ["[]", '{"x": ""}', "not json"])
+def test_adopter_deviation_files_are_validated(tmp_path, text):
+    path = tmp_path / "dev.json"
+    path.write_text(text)
+    with pytest.raises(ValueError, match="deviations file"):
+        load_adopter_deviations(path)
+
+
+# --- features and the quick selection ---------------------------------------------------------------
+def test_quick_keeps_every_layer_feature_and_layer_dtype_pair():
+    full = {(fc.family, f) for fc in RECORDED for f in features(fc)} | {(fc.family, fc.dtype) for fc in RECORDED}
+    picked = quick(RECORDED)
+    assert {(fc.family, f) for fc in picked for f in features(fc)} | {(fc.family, fc.dtype) for fc in picked} == full
+    assert len(picked) < len(RECORDED) / 4
+
+
+def test_every_feature_column_is_reached_by_the_matrix():
+    reached = {f for fc in RECORDED for f in features(fc)}
+    assert reached == set(FEATURES), set(FEATURES) - reached
+
+
+# --- parallel runs and the CLI ----------------------------------------------------------------------
+def test_two_processes_give_the_same_results_as_one():
+    picked = quick(RECORDED)[:40]
+    one = replay_set(SET_DIR, picked, oracle=ORACLE, keras_version=3, impl=f"{BROKEN}:SwappedGRU")
+    two = replay_set(SET_DIR, picked, oracle=ORACLE, keras_version=3, impl=f"{BROKEN}:SwappedGRU", jobs=2)
+    assert [(r.case.id, r.status, r.error) for r in one] == [(r.case.id, r.status, r.error) for r in two]
+
+
+def test_cli_fails_a_broken_adapter_and_writes_reports(tmp_path):
+    out = _cli("verify", "--impl", f"{BROKEN}:SwappedGRU", "--layers", "GRU", "--cases", "quick", "-q",
+               "--report", str(tmp_path / "r.json"), "--html", str(tmp_path / "r.html"))
+    assert out.returncode == 1, out.stderr
+    assert "likely cause: the kernel, recurrent_kernel and bias gate blocks are in the order (r, z, h)" in out.stdout
+    assert "--impl tests/adapters/broken.py:SwappedGRU" in out.stdout  # the rerun line
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["impl"]["name"] == "swapped-gru" and report["summary"]["fail"] > 0
+    failing = [c for c in report["cases"] if c["status"] == "fail"]
+    assert all(c["diagnosis"] and c["error_over_time"] and c["max_abs"] > 0 for c in failing)
+    assert "FAIL" in (tmp_path / "r.html").read_text()
+
+
+def test_cli_exits_nonzero_when_nothing_applied():
+    out = _cli("verify", "--impl", f"{BROKEN}:SwappedGRU", "--layers", "LSTM", "--cases", "quick", "-q")
+    assert out.returncode == 1 and "nothing was verified" in out.stderr
+
+
+def test_cli_rejects_a_bad_impl_and_bad_jobs():
+    assert "impl='nope'" in _cli("verify", "--impl", "nope").stderr
+    assert "-n='zero'" in _cli("verify", "-n", "zero").stderr
+
+
+# --- the pytest plugin ------------------------------------------------------------------------------
+def _pytest(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider",
+                           "-rfEX", *args], capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                          env={**os.environ, **(env or {})})
+
+
+def test_plugin_runs_the_suite_for_an_impl_named_in_the_environment(tmp_path):
+    out = _pytest(tmp_path, "--rnn-cases", "quick", env={"RNN_CONFORMANCE_IMPL": "refimpl"})
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "rnn-conformance: implementation refimpl" in out.stdout
+    summary = out.stdout.splitlines()[-1]
+    assert re.search(r"\d+ passed", summary) and not re.search(r"\d+ failed", summary), summary
+
+
+def test_plugin_applies_adopter_deviations_strictly_and_reports_unmatched_ones(tmp_path):
+    gru = [fc.id for fc in quick(RECORDED) if fc.family == "GRU"]
+    dev = tmp_path / "dev.json"
+    dev.write_text(json.dumps({gru[0]: "known: torch gate order", "GRU(no_such_case)*": "stale"}))
+    out = _pytest(tmp_path, "--rnn-cases", "quick", "-k", "GRU and not Bidirectional",
+                  env={"RNN_CONFORMANCE_IMPL": str(ROOT / BROKEN) + ":SwappedGRU",
+                       "RNN_CONFORMANCE_DEVIATIONS": str(dev)})
+    assert out.returncode == 1
+    summary = out.stdout.splitlines()[-1]
+    assert "1 xfailed" in summary and re.search(r"\d+ failed", summary), summary
+    assert "'GRU(no_such_case)*' matches no case of this run" in out.stdout
+    assert "likely cause" in out.stdout
+
+
+# --- Keras's own quirks, for implementations other than refimpl ------------------------------------
+class _Returns:
+    """An adapter that returns fixed arrays (whatever it is asked)."""
+
+    name = "fixed"
+
+    def __init__(self, outputs):
+        self.outputs = outputs
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        return self.outputs
+
+
+def test_on_a_keras_quirk_another_impl_may_match_keras_or_the_documented_value_but_nothing_else():
+    from conformance.adapters.refimpl_adapter import RefImpl
+    from conformance.verify import deviation_for
+
+    fc = next(fc for fc in RECORDED if fc.status == "ok" and len(fc.calls) == 1 and not fc.training
+              and (d := deviation_for(fc, DEVIATIONS, ORACLE, "fixed")) and d.kind == "values" and d.oracle_quirk)
+    call = fc.calls[0]
+    documented = RefImpl().run(fc.config, fc.weights, call["inputs"], mask=call["mask"],
+                               initial_state=call["initial_state"])
+    judge = lambda outs: replay_case(fc, DEVIATIONS, ORACLE, 3, Implementation(_Returns(outs)))  # noqa: E731
+    assert judge(fc.outputs).status == "pass"
+    assert judge(documented).status == "xfail"
+    neither = judge([o + 0.5 for o in documented])
+    assert neither.status == "fail" and "matches neither" in neither.error
+    assert replay_case(fc, DEVIATIONS, ORACLE, 3).status == "xfail"  # refimpl: strict, must differ
