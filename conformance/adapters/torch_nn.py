@@ -1,0 +1,150 @@
+"""``--impl torch``: Keras SimpleRNN, LSTM and GRU run by ``torch.nn.RNN``, ``LSTM`` and ``GRU``.
+
+The weights are converted with the gate orders of conformance/conventions.py (P: the Keras → torch
+block permutation, identity for LSTM, [1, 0, 2] for GRU)::
+
+    weight_ih_l0 = kernel[:, P].T              # (G·units, input_dim)
+    weight_hh_l0 = recurrent_kernel[:, P].T    # (G·units, units)
+    bias_ih_l0, bias_hh_l0 = bias[P], 0        # SimpleRNN, LSTM: torch adds both, only the sum counts
+    bias_ih_l0, bias_hh_l0 = bias[0][P], bias[1][P]   # GRU(reset_after=True): b_hn sits inside r·(…)
+
+Whatever torch.nn cannot express is declined with a reason (``supports``, ``mask_reason``), never
+approximated. ``import torch`` happens in the constructor, so importing this module never needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance.conventions import FRAMEWORKS, gate_permutation, permute_gates
+
+TORCH_CLASS = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
+DTYPES = ("float16", "float32", "float64")
+# Config keys that cannot change the outputs of one inference call without a mask (initializers,
+# regularizers, constraints, dropout at training=False, kernel choice) or that are checked below.
+KNOWN_KEYS = frozenset({
+    "name", "trainable", "dtype", "seed", "units", "activation", "recurrent_activation", "use_bias",
+    "reset_after", "return_sequences", "return_state", "go_backwards", "stateful", "unroll",
+    "time_major", "zero_output_for_mask", "implementation", "use_cudnn", "unit_forget_bias",
+    "dropout", "recurrent_dropout", "kernel_initializer", "recurrent_initializer", "bias_initializer",
+    "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+    "kernel_constraint", "recurrent_constraint", "bias_constraint"})
+OTHER_LAYERS = {
+    "RNN": "RNN(cell): torch.nn runs its own three cells only, not a Keras cell or a stack of cells",
+    "Bidirectional": "Bidirectional: this adapter maps single layers only (torch's bidirectional=True "
+                     "is not wired to Keras's wrapper)",
+}
+
+
+class TorchNN:
+    """A Keras recurrent layer config run by the matching torch.nn module (CPU, inference)."""
+
+    name = "torch.nn"
+    supports_masks = False
+    mask_reason = ("torch.nn.RNN/LSTM/GRU take no per-step mask: pack_padded_sequence models right "
+                   "padding only (not holes, left padding, fully masked rows or go_backwards), and even "
+                   "there emits zeros where Keras repeats the last output (zero_output_for_mask=False)")
+
+    def __init__(self) -> None:
+        try:
+            import torch
+        except ImportError as e:
+            raise ImportError(f"the torch.nn adapter needs PyTorch ({e}): pip install torch==2.13.0") from None
+        self.torch = torch
+        self.version = torch.__version__
+
+    def supports(self, config: dict) -> bool | str:
+        return why_not(config) or True
+
+    def run(self, config: dict, weights: list, inputs: np.ndarray, *, mask: Any = None,
+            initial_state: Any = None) -> list[np.ndarray]:
+        if mask is not None:
+            raise NotImplementedError(self.mask_reason)
+        reason = why_not(config)
+        if reason:
+            raise NotImplementedError(reason)
+        torch = self.torch
+        name, cfg = config["class_name"], config["config"]
+        dtype = np.asarray(inputs).dtype
+        x = torch.from_numpy(np.ascontiguousarray(inputs))  # (batch, time, input_dim)
+        if cfg.get("go_backwards", False):
+            x = x.flip(1)  # Keras returns the sequence in this (processing) order too
+        module = self._module(name, cfg, x.shape[-1], x.dtype)
+        params = torch_parameters(name, cfg, [np.asarray(w, dtype) for w in weights])
+        module.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in params.items()})
+        hx = None
+        if initial_state is not None:
+            h0 = [torch.from_numpy(np.asarray(s, dtype)[None].copy()) for s in initial_state]  # (1, batch, units)
+            hx = tuple(h0) if name == "LSTM" else h0[0]
+        with torch.no_grad():
+            y, state = module(x, hx)  # y (batch, time, units); each state (1, batch, units)
+        states = list(state) if name == "LSTM" else [state]
+        output = y if cfg.get("return_sequences", False) else y[:, -1]
+        outputs = [output] + ([s[0] for s in states] if cfg.get("return_state", False) else [])
+        return [o.numpy().copy() for o in outputs]
+
+    def _module(self, name: str, cfg: dict, input_dim: int, dtype: Any) -> Any:
+        nn = self.torch.nn
+        kwargs = dict(input_size=input_dim, hidden_size=cfg["units"], bias=cfg.get("use_bias", True),
+                      batch_first=True, dtype=dtype)
+        if name == "SimpleRNN":
+            return nn.RNN(nonlinearity=cfg.get("activation", "tanh"), **kwargs)
+        return getattr(nn, TORCH_CLASS[name])(**kwargs)
+
+
+def torch_parameters(name: str, cfg: dict, weights: list) -> dict[str, np.ndarray]:
+    """Keras ``get_weights()`` of a SimpleRNN/LSTM/GRU as a torch.nn state dict (NumPy arrays)."""
+    units, use_bias = cfg["units"], cfg.get("use_bias", True)
+    if len(weights) != 2 + use_bias:
+        raise ValueError(f"{len(weights)} weight arrays, expected {2 + use_bias} "
+                         f"([kernel, recurrent_kernel{', bias' if use_bias else ''}])")
+    perm = gate_permutation(name, "keras3", "torch")
+    kernel, recurrent_kernel = weights[:2]  # (input_dim, G·units), (units, G·units)
+    params = {"weight_ih_l0": permute_gates(kernel, perm, units, axis=1).T,  # (G·units, input_dim)
+              "weight_hh_l0": permute_gates(recurrent_kernel, perm, units, axis=1).T}  # (G·units, units)
+    if use_bias:
+        bias = weights[2]
+        b_ih, b_hh = (bias[0], bias[1]) if bias.ndim == 2 else (bias, np.zeros_like(bias))  # (G·units,) each
+        params["bias_ih_l0"] = permute_gates(b_ih, perm, units, axis=0)
+        params["bias_hh_l0"] = permute_gates(b_hh, perm, units, axis=0)
+    return params
+
+
+def why_not(config: dict) -> str | None:
+    """Why torch.nn cannot compute this Keras layer config exactly, or None when it can."""
+    name = config.get("class_name")
+    if name not in TORCH_CLASS:
+        if str(name).startswith("ConvLSTM"):
+            return f"{name}: torch.nn has no convolutional LSTM"
+        return OTHER_LAYERS.get(name, f"{name}: torch.nn has RNN, LSTM and GRU only")
+    cfg = config.get("config", {})
+    unknown = sorted(set(cfg) - KNOWN_KEYS)
+    if unknown:
+        return f"{name}({unknown[0]}=...): an option this adapter does not know, so it may change the numbers"
+    policy = _policy_name(cfg.get("dtype"))
+    if policy is not None and policy not in DTYPES:
+        return f"{name}(dtype={policy!r}): this adapter computes in one dtype, one of {DTYPES}"
+    if cfg.get("time_major", False):
+        return f"{name}(time_major=True): not modelled by this adapter"
+    table = FRAMEWORKS["torch"].layers[name]
+    activation = cfg.get("activation", "tanh")
+    if activation not in table.activation:
+        return (f"{name}(activation={activation!r}): torch.nn.{TORCH_CLASS[name]} computes "
+                f"{' or '.join(table.activation)} only")
+    recurrent = cfg.get("recurrent_activation", "sigmoid")
+    if name != "SimpleRNN" and recurrent not in table.recurrent_activation:
+        return (f"{name}(recurrent_activation={recurrent!r}): torch.nn.{TORCH_CLASS[name]} gates are "
+                f"{' or '.join(table.recurrent_activation)} only")
+    if name == "GRU" and not cfg.get("reset_after", True) and "reset_before" not in FRAMEWORKS["torch"].gru_variants:
+        return ("GRU(reset_after=False): torch.nn.GRU has only the reset-after form, "
+                "n = tanh(W_in x + b_in + r * (W_hn h + b_hn))")
+    return None
+
+
+def _policy_name(dtype: Any) -> str | None:
+    """``"float32"``, or Keras 3's serialized DTypePolicy ``{"config": {"name": ...}}``."""
+    if isinstance(dtype, dict):
+        return dtype.get("config", {}).get("name")
+    return dtype

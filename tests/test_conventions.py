@@ -1,0 +1,227 @@
+"""The convention tables (conformance/conventions.py) and the torch.nn adapter that converts Keras
+weights with them.
+
+Keras-free. The adapter tests need torch: they are skipped without it, unless
+RNN_CONFORMANCE_REQUIRE_TORCH=1, which makes a missing torch a failure (for jobs that install it).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import refimpl
+from refimpl import activations
+from conformance import conventions, fixtures
+from conformance.adapters import AdapterError, Implementation, load
+from conformance.adapters import torch_nn
+from conformance.adapters.refimpl_adapter import RefImpl
+from conformance.compare import compare
+from conformance.conventions import FRAMEWORKS, GATE_MEANING, LAYERS, gate_permutation, permute_gates
+from conformance.tolerances import tolerance_for
+from conformance.verify import deviation_for, load_deviations
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "conventions.md"
+
+
+# --- the tables ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("framework, layer", list(itertools.product(FRAMEWORKS, LAYERS)))
+def test_every_framework_stores_each_keras_gate_once(framework, layer):
+    entry = conventions.layer(layer, framework)
+    assert sorted(entry.gates) == sorted(GATE_MEANING[layer]), f"{framework} {layer}: gates={entry.gates}"
+    assert len(entry.symbols) == len(entry.gates), f"{framework} {layer}: symbols={entry.symbols}"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_gru_variants_are_named_from_the_two_known_forms(framework):
+    variants = FRAMEWORKS[framework].gru_variants
+    assert variants and set(variants) <= {"reset_after", "reset_before"}, f"{framework}: {variants}"
+
+
+@pytest.mark.parametrize("layer, src, dst", [(n, a, b) for n in ("LSTM", "GRU")
+                                             for a, b in itertools.permutations(FRAMEWORKS, 2)])
+def test_gate_permutations_invert(layer, src, dst):
+    there, back = gate_permutation(layer, src, dst), gate_permutation(layer, dst, src)
+    assert [there[k] for k in back] == list(range(len(there)))
+
+
+@pytest.mark.parametrize("layer, src, dst", [(n, a, b) for n in ("LSTM", "GRU")
+                                             for a, b in itertools.permutations(FRAMEWORKS, 2)])
+def test_permute_gates_puts_each_block_where_the_destination_expects_it(layer, src, dst):
+    units, src_gates = 2, conventions.layer(layer, src).gates
+    labels = np.repeat(np.arange(len(src_gates)), units)[None, :]  # (1, G·units): block k holds k
+    moved = permute_gates(labels, gate_permutation(layer, src, dst), units, axis=1)
+    assert [src_gates[k] for k in moved[0, ::units]] == list(conventions.layer(layer, dst).gates)
+
+
+@pytest.mark.parametrize("layer, dst, perm", [
+    ("LSTM", "torch", [0, 1, 2, 3]), ("GRU", "torch", [1, 0, 2]), ("LSTM", "onnx", [0, 3, 1, 2]),
+    ("GRU", "onnx", [0, 1, 2]), ("GRU", "cudnn", [1, 0, 2]), ("GRU", "flax", [1, 0, 2])],
+    ids=lambda v: str(v))
+def test_keras_to_framework_permutations_are_the_documented_ones(layer, dst, perm):
+    assert gate_permutation(layer, "keras3", dst) == perm
+
+
+def test_permute_gates_rejects_a_width_that_is_not_gates_times_units():
+    with pytest.raises(ValueError, match=r"expected 3 gates x units=2 = 6"):
+        permute_gates(np.zeros((4, 7)), [1, 0, 2], 2, axis=1)
+
+
+def test_permute_gates_rejects_a_list_that_is_not_a_permutation():
+    with pytest.raises(ValueError, match=r"perm=\[0, 0, 2\]"):
+        permute_gates(np.zeros(6), [0, 0, 2], 2)
+
+
+def test_unknown_names_are_reported_with_the_known_ones():
+    with pytest.raises(ValueError, match="framework='tf'.*keras3"):
+        gate_permutation("GRU", "tf", "torch")
+    with pytest.raises(ValueError, match="layer='ConvLSTM2D'.*SimpleRNN"):
+        conventions.layer("ConvLSTM2D", "torch")
+
+
+@pytest.mark.parametrize("framework, reference", [("keras3", activations.hard_sigmoid),
+                                                  ("keras2", activations.hard_sigmoid_keras2)])
+def test_hard_sigmoid_slopes_match_refimpls_keras_definitions(framework, reference):
+    hs = FRAMEWORKS[framework].hard_sigmoid
+    x = np.linspace(-4.0, 4.0, 801)
+    np.testing.assert_allclose(np.clip(hs.slope * x + hs.offset, 0, 1), reference(x), rtol=0, atol=1e-15)
+
+
+def test_docs_conventions_md_is_the_rendered_tables():
+    assert DOC.read_text() == conventions.render_markdown(), (
+        "docs/conventions.md is stale: python -m conformance.conventions > docs/conventions.md")
+
+
+# --- the torch.nn adapter, without torch ----------------------------------------------------------
+def test_importing_the_torch_adapter_does_not_import_torch():
+    code = "import sys, conformance.adapters.torch_nn; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_a_missing_torch_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    with pytest.raises(ImportError, match=r"pip install torch==2\.13\.0"):
+        torch_nn.TorchNN()
+    with pytest.raises(AdapterError, match=r"pip install torch==2\.13\.0"):
+        load("torch")
+
+
+def _call(config: dict) -> str:
+    """``GRU(units=2, reset_after=False)``: a config as the call that makes it."""
+    return f"{config['class_name']}({', '.join(f'{k}={v!r}' for k, v in config['config'].items())})"
+
+
+@pytest.mark.parametrize("config, reason", [
+    ({"class_name": "GRU", "config": {"units": 2, "reset_after": False}}, "only the reset-after form"),
+    ({"class_name": "LSTM", "config": {"units": 2, "activation": "relu"}}, "activation='relu'"),
+    ({"class_name": "LSTM", "config": {"units": 2, "recurrent_activation": "hard_sigmoid"}}, "gates are sigmoid"),
+    ({"class_name": "SimpleRNN", "config": {"units": 2, "activation": "linear"}}, "tanh or relu"),
+    ({"class_name": "SimpleRNN", "config": {"units": 2, "peephole": True}}, "peephole=...): an option"),
+    ({"class_name": "Bidirectional", "config": {}}, "single layers only"),
+    ({"class_name": "ConvLSTM2D", "config": {}}, "no convolutional LSTM"),
+    ({"class_name": "GRU", "config": {"units": 2, "dtype": "mixed_float16"}}, "dtype='mixed_float16'"),
+], ids=lambda v: v if isinstance(v, str) else _call(v))
+def test_what_torch_nn_cannot_express_is_declined_with_a_reason(config, reason):
+    assert reason in (torch_nn.why_not(config) or "")
+
+
+# --- the torch.nn adapter against the canonical fixture set ----------------------------------------
+MANIFEST, CASES = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
+ORACLE = fixtures.oracle_name(MANIFEST)
+DEVIATIONS = load_deviations()
+
+
+def _applies(fc) -> bool:
+    """The cases Implementation(TorchNN()) runs, worked out without torch: one call, inference, no
+    mask, a config torch.nn can express, and Keras ran it."""
+    call = fc.calls[0]
+    return (fc.status == "ok" and len(fc.calls) == 1 and call != "reset_state" and not fc.training
+            and call["mask"] is None and torch_nn.why_not(fc.config) is None)
+
+
+def _params():
+    for fc in filter(_applies, CASES):
+        dev = deviation_for(fc, DEVIATIONS, ORACLE, torch_nn.TorchNN.name)
+        marks = [pytest.mark.skip(reason=f"known Keras deviation: {dev.reason}")] if dev else []
+        yield pytest.param(fc, id=fc.id, marks=marks)
+
+
+TORCH_CASES = list(_params())
+
+
+@pytest.fixture(scope="module")
+def torch_impl() -> Implementation:
+    if os.environ.get("RNN_CONFORMANCE_REQUIRE_TORCH") == "1":
+        if importlib.util.find_spec("torch") is None:
+            pytest.fail("RNN_CONFORMANCE_REQUIRE_TORCH=1 but torch is not installed: pip install torch==2.13.0")
+    else:
+        pytest.importorskip("torch")
+    return Implementation(torch_nn.TorchNN())
+
+
+def assert_agrees(fc, actual: list) -> None:
+    __tracebackhide__ = True
+    c = compare(fc.outputs, actual, tolerance_for(fc.dtype), fc.dtype)
+    if not c.ok:
+        node = f"tests/test_conventions.py::test_torch_nn_matches_the_recorded_keras_outputs[{fc.id}]"
+        pytest.fail(f"{c.message}\n  max abs err {c.max_abs:.3g}, max rel err {c.max_rel:.3g}\n"
+                    f"  rerun: pytest {shlex.quote(node)}", pytrace=False)
+
+
+def test_torch_nn_applies_to_at_least_30_canonical_cases():
+    assert len(TORCH_CASES) >= 30, f"{len(TORCH_CASES)} canonical cases fit torch.nn"
+
+
+def test_the_torch_case_selection_is_the_adapter_contracts(torch_impl):
+    differ = [fc.id for fc in CASES if fc.status == "ok" and (torch_impl.why_not(fc) is None) != _applies(fc)]
+    assert not differ, f"{len(differ)} cases selected differently, e.g. {differ[:3]}"
+
+
+@pytest.mark.parametrize("fc", TORCH_CASES)
+def test_torch_nn_matches_the_recorded_keras_outputs(fc, torch_impl):
+    assert_agrees(fc, torch_impl.run(fc, fixtures.keras_major(MANIFEST)))
+
+
+def test_a_conversion_that_skips_the_gru_gate_permutation_fails_every_gru_case(torch_impl, monkeypatch):
+    monkeypatch.setattr(torch_nn, "gate_permutation", lambda name, src, dst: list(range(len(GATE_MEANING[name]))))
+    gru = [p.values[0] for p in TORCH_CASES if p.values[0].family == "GRU"]
+    passed = [fc.id for fc in gru if compare(fc.outputs, torch_impl.run(fc), tolerance_for(fc.dtype), fc.dtype).ok]
+    assert gru and not passed, f"{len(passed)} of {len(gru)} GRU cases pass with z and r swapped: {passed[:3]}"
+
+
+@st.composite
+def drawn_layers(draw):
+    """A float64 SimpleRNN/LSTM/GRU that torch.nn can express, with weights, inputs and maybe states."""
+    name = draw(st.sampled_from(LAYERS))
+    flags = ("go_backwards", "return_sequences", "return_state", "use_bias")
+    options = {key: draw(st.booleans()) for key in flags}
+    if name == "SimpleRNN":
+        options["activation"] = draw(st.sampled_from(["tanh", "relu"]))
+    units, batch, time, features = (draw(st.integers(1, n)) for n in (5, 3, 6, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    layer = getattr(refimpl, name)(units, **options)
+    x = rng.uniform(-1, 1, (batch, time, features))  # (B, T, F)
+    layer(x)  # builds the weights
+    weights = [rng.uniform(-0.6, 0.6, w.shape) for w in layer.get_weights()]
+    states = [rng.uniform(-1, 1, (batch, units)) for _ in range(1 + (name == "LSTM"))]  # each (B, units)
+    return refimpl.serialize(layer), weights, x, states if draw(st.booleans()) else None
+
+
+@given(drawn=drawn_layers())
+def test_torch_nn_agrees_with_refimpl_on_drawn_layers(torch_impl, drawn):
+    config, weights, x, states = drawn
+    expected = RefImpl().run(config, weights, x, initial_state=states)
+    actual = torch_impl.adapter.run(config, weights, x, initial_state=states)
+    c = compare(expected, actual, tolerance_for("float64"), "float64")
+    assert c.ok, f"{c.message} [{_call(config)}]"
