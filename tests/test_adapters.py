@@ -240,3 +240,11 @@ def test_on_a_keras_quirk_another_impl_may_match_keras_or_the_documented_value_b
     neither = judge([o + 0.5 for o in documented])
     assert neither.status == "fail" and "matches neither" in neither.error
     assert replay_case(fc, DEVIATIONS, ORACLE, 3).status == "xfail"  # refimpl: strict, must differ
+
+
+def test_the_template_adapter_loads_and_says_what_to_fill_in():
+    impl = load("conformance/adapters/template.py:MyRNN")
+    fc = next(fc for fc in _cases("LSTM") if impl.why_not(fc) is None)
+    result = replay_case(fc, DEVIATIONS, ORACLE, 3, impl)
+    assert result.status == "error" and "call your implementation here" in result.error
+    assert replay_case(_cases("GRU")[0], DEVIATIONS, ORACLE, 3, impl).error == "my-rnn implements LSTM only, not GRU"

@@ -1,0 +1,63 @@
+"""Messages between a process and its worker: a JSON header and NumPy arrays in one ``.npz``.
+
+Nested lists of arrays (weights, calls, initial states, dropout masks) travel as JSON trees whose
+leaves are array names ("a0", "a1", ...); ``None`` and strings stay as they are. Each message is
+an 8-byte little-endian length and the archive's bytes. Loaded with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from typing import Any, BinaryIO
+
+import numpy as np
+
+
+def _encode(tree: Any, store: dict) -> Any:
+    if tree is None or isinstance(tree, (str, bool, int, float)):
+        return tree
+    if isinstance(tree, dict):
+        return {k: _encode(v, store) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_encode(v, store) for v in tree]
+    key = f"a{len(store)}"
+    store[key] = np.asarray(tree)
+    return {"__array__": key}
+
+
+def _decode(tree: Any, npz: Any) -> Any:
+    if isinstance(tree, dict):
+        if set(tree) == {"__array__"}:
+            return npz[tree["__array__"]]
+        return {k: _decode(v, npz) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_decode(v, npz) for v in tree]
+    return tree
+
+
+def send(stream: BinaryIO, meta: dict, arrays: dict) -> None:
+    store: dict = {}
+    header = {"meta": meta, "arrays": _encode(arrays, store)}
+    buf = io.BytesIO()
+    np.savez(buf, __header__=np.frombuffer(json.dumps(header).encode(), np.uint8), **store)
+    data = buf.getvalue()
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def receive(stream: BinaryIO) -> dict | None:
+    """The message's meta dict with its arrays merged in; None at end of stream."""
+    head = stream.read(8)
+    if not head:
+        return None
+    if len(head) < 8:
+        raise EOFError("truncated message")
+    (size,) = struct.unpack("<Q", head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("truncated message")
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        header = json.loads(npz["__header__"].tobytes())
+        return {**header["meta"], **_decode(header["arrays"], npz)}
