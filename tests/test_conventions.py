@@ -124,7 +124,7 @@ def _call(config: dict) -> str:
 
 @pytest.mark.parametrize("config, reason", [
     ({"class_name": "GRU", "config": {"units": 2, "reset_after": False}}, "only the reset-after form"),
-    ({"class_name": "LSTM", "config": {"units": 2, "activation": "relu"}}, "activation='relu'"),
+    ({"class_name": "LSTM", "config": {"units": 2, "activation": "relu"}}, "LSTM computes tanh only"),
     ({"class_name": "LSTM", "config": {"units": 2, "recurrent_activation": "hard_sigmoid"}}, "gates are sigmoid"),
     ({"class_name": "SimpleRNN", "config": {"units": 2, "activation": "linear"}}, "tanh or relu"),
     ({"class_name": "SimpleRNN", "config": {"units": 2, "peephole": True}}, "peephole=...): an option"),

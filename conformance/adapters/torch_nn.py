@@ -131,11 +131,11 @@ def why_not(config: dict) -> str | None:
     table = FRAMEWORKS["torch"].layers[name]
     activation = cfg.get("activation", "tanh")
     if activation not in table.activation:
-        return (f"{name}(activation={activation!r}): torch.nn.{TORCH_CLASS[name]} computes "
+        return (f"{name}(activation=...): torch.nn.{TORCH_CLASS[name]} computes "
                 f"{' or '.join(table.activation)} only")
     recurrent = cfg.get("recurrent_activation", "sigmoid")
     if name != "SimpleRNN" and recurrent not in table.recurrent_activation:
-        return (f"{name}(recurrent_activation={recurrent!r}): torch.nn.{TORCH_CLASS[name]} gates are "
+        return (f"{name}(recurrent_activation=...): torch.nn.{TORCH_CLASS[name]} gates are "
                 f"{' or '.join(table.recurrent_activation)} only")
     if name == "GRU" and not cfg.get("reset_after", True) and "reset_before" not in FRAMEWORKS["torch"].gru_variants:
         return ("GRU(reset_after=False): torch.nn.GRU has only the reset-after form, "
