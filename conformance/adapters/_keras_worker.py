@@ -84,7 +84,9 @@ def main() -> None:
             if req["op"] == "versions":
                 _wire.send(out, {"ok": True, "versions": _versions(keras)}, {})
             else:
-                _wire.send(out, {"ok": True}, {"outputs": _run(keras, req, req)})
+                outputs = _run(keras, req, req)
+                keras.backend.clear_session()  # drop the layer and the backend's caches: bounded memory
+                _wire.send(out, {"ok": True}, {"outputs": outputs})
         except Exception as e:
             tb = traceback.format_exc(limit=-4)
             _wire.send(out, {"ok": False, "error": f"Keras ({keras.backend.backend()}) raised "
