@@ -161,6 +161,8 @@ class CaseResult:
                 lines.append(f"  max abs err {c.max_abs:.3g}, max rel err {c.max_rel:.3g}")
         if self.error:
             lines.append("  " + self.error.strip().replace("\n", "\n  "))
+        if self.deviation is not None and self.status == "fail":
+            lines.append(f"  known Keras deviation on this case: {self.deviation.reason}")
         for hint in self.diagnosis:
             lines.append(f"  likely cause: {hint}")
         if self.config is not None:
@@ -194,8 +196,8 @@ def _judge_quirk(rec, actual: list, comparison: Comparison, keras_version: int) 
                                      dropout_masks=rec.dropout_masks, keras_version=keras_version)
     if compare(documented, actual, tolerance_for(rec.dtype), rec.dtype).ok:
         return "xfail", ""
-    return "fail", ("matches neither Keras's recorded output (a known Keras deviation: see below) nor the "
-                    "documented semantics that refimpl computes")
+    return "fail", ("matches neither Keras's recorded output nor the documented semantics that refimpl "
+                    "computes")
 
 
 def _default_impl():
