@@ -224,8 +224,9 @@ def load(set_dir: Path) -> tuple[dict, list[FixtureCase]]:
 
 
 def oracle_name(manifest: dict) -> str:
-    """The name deviations.json uses: keras-tensorflow, keras-jax, tf-keras-tensorflow, ..."""
-    return f"{manifest['oracle'].get('package', 'keras')}-{manifest['oracle']['backend']}"
+    """The name deviations.json uses: keras-tensorflow, keras-jax, tf-keras-tensorflow, keras-torch-gpu..."""
+    gpu = "-gpu" if manifest.get("device", {}).get("kind") == "gpu" else ""  # GPU sets (docs/gpu.md)
+    return f"{manifest['oracle'].get('package', 'keras')}-{manifest['oracle']['backend']}{gpu}"
 
 
 def keras_major(manifest: dict) -> int:

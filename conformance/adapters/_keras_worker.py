@@ -7,6 +7,7 @@ the calls; a Keras exception is replied as text, and the worker goes on.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -75,6 +76,9 @@ def main() -> None:
     os.dup2(2, 1)
     import keras
 
+    hook = os.environ.get("RNN_CONFORMANCE_WORKER_HOOK")  # e.g. conformance.dispatch (docs/gpu.md)
+    if hook:
+        importlib.import_module(hook).install()
     stdin = sys.stdin.buffer
     while True:
         req = _wire.receive(stdin)
