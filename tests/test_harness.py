@@ -60,7 +60,17 @@ def test_deviations_file_entries_have_reasons_and_each_matches_a_case():
     assert len(entries) == len(raw) and all(len(d.reason) > 40 for d in entries)
     ids = [c.id for c in all_cases()]
     for d in entries:
-        assert any(d.applies(i, d.oracle[0]) for i in ids), d.match
+        impl = next((g for g in d.impls if not g.startswith("!") and "*" not in g), "refimpl")
+        assert any(d.applies(i, d.oracle[0], impl) for i in ids), d.match
+
+
+def test_deviation_impls_globs_select_implementations():
+    d = Deviation(("*",), "values", ("keras-tensorflow",), "r", ("*", "!keras-jax"))
+    assert d.applies("x", "keras-tensorflow", "torch") and not d.applies("x", "keras-tensorflow", "keras-jax")
+    assert d.oracle_quirk
+    only = Deviation(("*",), "any", ("keras-tensorflow",), "r", ("keras-jax",))
+    assert only.applies("x", "keras-tensorflow", "keras-jax") and not only.applies("x", "keras-tensorflow")
+    assert not only.oracle_quirk
 
 
 def test_case_ids_are_unique_stable_and_read_like_the_call():
