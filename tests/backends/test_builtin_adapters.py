@@ -31,7 +31,9 @@ def test_verify_passes_with_the_known_divergences_recorded(impl, cases, tmp_path
     report = json.loads((tmp_path / "r.json").read_text())
     summary = report["summary"]
     assert summary["fail"] == summary["error"] == summary["xpass"] == 0
-    assert summary["pass"] >= 30, summary  # the adapter really ran cases, not only skips
+    # The adapter really ran cases (not only skips), and agrees outright on some: keras-jax's quick
+    # set is mostly float64-with-tanh, a recorded divergence (docs/keras-backends.md).
+    assert summary["pass"] + summary["xfail"] >= 30 and summary["pass"] >= 10, summary
 
 
 def test_the_pytest_plugin_runs_a_builtin_adapter(tmp_path, require):
