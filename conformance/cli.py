@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--impl", default="refimpl", metavar="IMPL",
                         help="the implementation under test: package.module:name (an adapter, see "
                              "docs/adapters.md) or a built-in: " + ", ".join(_builtin()) + " (default refimpl)")
-    verify.add_argument("--set", metavar="NAME", help="fixture set under fixtures/ (default: the canonical one)")
+    verify.add_argument("--set", metavar="NAME", help="fixture set: a name under fixtures/ or a directory (default: the canonical one)")
     verify.add_argument("--cases", choices=["quick", "full"], default="full",
                         help="quick: the fewest cases that still cover every layer x feature and layer x dtype pair")
     verify.add_argument("-n", "--jobs", default="1", metavar="N", help="worker processes (a number or 'auto')")
@@ -213,7 +213,8 @@ def _verify(args: argparse.Namespace, cases: list) -> int:
         results = run_cases(cases, oracle=oracle, impl=impl if jobs == 1 else args.impl, deviations=deviations,
                             jobs=jobs, progress=progress)
     else:
-        set_dir = fixtures.ROOT / (args.set or fixtures.CANONICAL)
+        named = Path(args.set) if args.set else None
+        set_dir = named if named is not None and named.is_dir() else fixtures.ROOT / (args.set or fixtures.CANONICAL)
         try:
             manifest, recorded = fixtures.load(set_dir)
         except fixtures.FixtureError as e:
