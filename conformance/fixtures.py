@@ -57,19 +57,69 @@ def generate(out_dir: Path, cases: list[Case], progress: Callable[[int, int], No
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
         raise FixtureError(f"duplicate case ids, refusing to write: {dupes[:3]}")
-    out_dir = Path(out_dir)
-    (out_dir / "arrays").mkdir(parents=True, exist_ok=True)
     runners._keras().backend.clear_session()  # restart layer-name counters: same names, same bytes
     arrays: dict[str, dict[str, np.ndarray]] = {}
     entries, skipped = [], {}
     for n, case in enumerate(cases):
-        store = arrays.setdefault(_file_key(case.family), {})
         try:
-            entries.append(_record(case, f"c{n:04d}", store, runners))
+            entries.append(entry(_record(case, runners), f"c{n:04d}", arrays))
         except NotSupported as e:  # the oracle has no such configuration (e.g. Keras 2)
             skipped[case.id] = str(e)
         if progress:
             progress(n + 1, len(cases))
+    return write(out_dir, arrays, entries, {
+        "generator": "rnn-conformance generate", "oracle": runners.keras_versions(), "device": _device(),
+        "not_generated": dict(sorted(skipped.items())),
+        "seed": "numpy.random.default_rng(zlib.crc32(case id)) per case (conformance/data.py)"})
+
+
+class NotSupported(Exception):
+    """The oracle cannot express this case (recorded in the manifest's not_generated)."""
+
+
+def _record(case: Case, runners: Any) -> "FixtureCase":
+    if runners.PACKAGE == "tf_keras" and case.training:
+        raise NotSupported("tf-keras draws dropout masks inside its fused layer paths; they cannot be supplied")
+    try:
+        return runners.record_live(case)
+    except (TypeError, ValueError) as e:  # raised building the layer: Keras 2 lacks the option
+        if runners.PACKAGE == "keras":
+            raise
+        raise NotSupported(f"{type(e).__name__}: {str(e)[:200]}") from None
+
+
+def entry(rec: FixtureCase, key: str, arrays: dict[str, dict[str, np.ndarray]]) -> dict:
+    """A recorded case as its cases.json entry; its arrays go to ``arrays[<family file>]`` as
+    ``<key>/<name>``, floats in the case's dtype."""
+    family = _file_key(rec.family)
+    store = arrays.setdefault(family, {})
+
+    def put(name: str, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (list, tuple)):
+            return [put(f"{name}.{i}", v) for i, v in enumerate(value)]
+        store[f"{key}/{name}"] = np.asarray(value, dtype=rec.dtype if np.asarray(value).dtype.kind == "f" else None)
+        return f"{key}/{name}"
+
+    out = {"id": rec.id, "family": rec.family, "dtype": rec.dtype, "config": rec.config,
+           "training": rec.training, "arrays": f"arrays/{family}.npz",
+           "weights": put("weights", rec.weights), "dropout_masks": put("dropout", rec.dropout_masks),
+           "calls": [c if c == "reset_state" else
+                     {k: put(f"call{i}.{k}", c[k]) for k in ("inputs", "mask", "initial_state")}
+                     for i, c in enumerate(rec.calls)]}
+    if rec.status == "ok":
+        out.update(status="ok", error="", outputs=put("outputs", rec.outputs))
+    else:  # Keras fails on a valid configuration: recorded, replayed as such
+        out.update(status=rec.status, error=rec.error, outputs=[])
+    return out
+
+
+def write(out_dir: Path, arrays: dict[str, dict[str, np.ndarray]], entries: list[dict], manifest: dict) -> Path:
+    """Write a set: arrays/<family>.npz, cases.json, and manifest.json (``manifest`` plus schema,
+    versions, dtypes, the case count and every file's sha256)."""
+    out_dir = Path(out_dir)
+    (out_dir / "arrays").mkdir(parents=True, exist_ok=True)
     files = {}
     for family, store in sorted(arrays.items()):
         path = out_dir / "arrays" / f"{family}.npz"
@@ -77,58 +127,11 @@ def generate(out_dir: Path, cases: list[Case], progress: Callable[[int, int], No
         files[f"arrays/{family}.npz"] = _sha256(path)
     (out_dir / "cases.json").write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
     files["cases.json"] = _sha256(out_dir / "cases.json")
-    manifest = {"schema": SCHEMA, "created": datetime.date.today().isoformat(),
-                "generator": "rnn-conformance generate", "oracle": runners.keras_versions(),
-                "numpy": np.__version__, "python": platform.python_version(), "device": _device(),
-                "dtypes": sorted({c.dtype for c in cases}), "cases": len(entries),
-                "not_generated": dict(sorted(skipped.items())),
-                "seed": "numpy.random.default_rng(zlib.crc32(case id)) per case (conformance/data.py)",
-                "files": files}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    manifest = {"schema": SCHEMA, "created": datetime.date.today().isoformat(), "numpy": np.__version__,
+                "python": platform.python_version(), "dtypes": sorted({e["dtype"] for e in entries}),
+                **manifest, "cases": len(entries), "files": files}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
     return out_dir
-
-
-class NotSupported(Exception):
-    """The oracle cannot express this case (recorded in the manifest's not_generated)."""
-
-
-def _record(case: Case, key: str, store: dict, runners: Any) -> dict:
-    if runners.PACKAGE == "tf_keras" and case.training:
-        raise NotSupported("tf-keras draws dropout masks inside its fused layer paths; they cannot be supplied")
-    try:
-        config, data, layer = runners.prepare(case)
-    except (TypeError, ValueError) as e:
-        if runners.PACKAGE == "keras":
-            raise
-        raise NotSupported(f"{type(e).__name__}: {str(e)[:200]}") from None
-    entry = {"id": case.id, "family": case.family, "dtype": case.dtype, "config": config,
-             "training": case.training, "arrays": f"arrays/{_file_key(case.family)}.npz"}
-
-    def put(name: str, value: Any) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, (list, tuple)):
-            return [put(f"{name}.{i}", v) for i, v in enumerate(value)]
-        store[f"{key}/{name}"] = np.asarray(value, dtype=case.dtype if np.asarray(value).dtype.kind == "f" else None)
-        return f"{key}/{name}"
-
-    entry["weights"] = put("weights", data.weights)
-    entry["dropout_masks"] = put("dropout", data.dropout_masks)
-    entry["calls"] = []
-    for i, call in enumerate(runners.call_plan(case, data)):
-        if call == "reset":
-            entry["calls"].append("reset_state")
-            continue
-        x, mask, init = call
-        entry["calls"].append({"inputs": put(f"call{i}.inputs", x), "mask": put(f"call{i}.mask", mask),
-                               "initial_state": put(f"call{i}.initial_state", init)})
-    try:
-        outputs = runners.run_keras(case, layer, data)
-    except Exception as e:  # Keras fails on a valid configuration: recorded, replayed as such
-        entry.update(status="oracle-raised", error=f"{type(e).__name__}: {str(e)[:300]}", outputs=[])
-        return entry
-    entry.update(status="ok", error="", outputs=put("outputs", outputs))
-    return entry
 
 
 def _file_key(family: str) -> str:

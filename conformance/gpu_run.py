@@ -21,9 +21,8 @@ LSTM and GRU at 1 to 1000 steps against a float64 refimpl reference. It writes
 from __future__ import annotations
 
 import argparse
-import datetime
+import dataclasses
 import json
-import platform
 import re
 import shutil
 import subprocess
@@ -218,51 +217,21 @@ def device_metadata(device: str) -> dict:
 
 def write_set(out_dir: Path, produced: list[tuple], *, oracle: dict, device: dict, source: Path,
               selection: str) -> Path:
-    """A fixture set in fixtures.py's format from cases replayed on another device."""
-    out_dir = Path(out_dir)
-    (out_dir / "arrays").mkdir(parents=True, exist_ok=True)
+    """A fixture set in fixtures.py's format from cases replayed on another device; each entry also
+    says which kernel ran (``dispatch``)."""
     arrays: dict[str, dict] = {}
     entries = []
     for n, (rec, outputs, error, found) in enumerate(produced):
-        family_key = fixtures._file_key(rec.family)
-        store, key = arrays.setdefault(family_key, {}), f"c{n:04d}"
-
-        def put(name: str, value: Any) -> Any:
-            if value is None:
-                return None
-            if isinstance(value, (list, tuple)):
-                return [put(f"{name}.{i}", v) for i, v in enumerate(value)]
-            store[f"{key}/{name}"] = np.asarray(value)
-            return f"{key}/{name}"
-
-        calls = ["reset_state" if c == "reset_state" else
-                 {k: put(f"call{i}.{k}", c[k]) for k in ("inputs", "mask", "initial_state")}
-                 for i, c in enumerate(rec.calls)]
-        entry = {"id": rec.id, "family": rec.family, "dtype": rec.dtype, "config": rec.config,
-                 "training": rec.training, "arrays": f"arrays/{family_key}.npz", "weights": put("weights", rec.weights),
-                 "dropout_masks": put("dropout", rec.dropout_masks), "calls": calls, "dispatch": found}
-        if outputs is None:
-            entry.update(status="oracle-raised", error=error[:300], outputs=[])
-        else:
-            entry.update(status="ok", error="", outputs=put("outputs", outputs))
-        entries.append(entry)
-    files = {}
-    for family_key, store in sorted(arrays.items()):
-        path = out_dir / "arrays" / f"{family_key}.npz"
-        np.savez_compressed(path, **dict(sorted(store.items())))
-        files[f"arrays/{family_key}.npz"] = fixtures._sha256(path)
-    (out_dir / "cases.json").write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n")
-    files["cases.json"] = fixtures._sha256(out_dir / "cases.json")
-    manifest = {"schema": fixtures.SCHEMA, "created": datetime.date.today().isoformat(),
-                "generator": "python -m conformance.gpu_run", "oracle": oracle, "numpy": np.__version__,
-                "python": platform.python_version(), "device": device,
-                "dtypes": sorted({e["dtype"] for e in entries}), "cases": len(entries), "not_generated": {},
-                "seed": f"inputs, weights and masks copied from {source.name} (its cases.json sha256 "
-                        f"{fixtures._sha256(source / 'cases.json')[:16]}...)",
-                "selection": selection, "files": files}
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str) + "\n")
+        ran = dataclasses.replace(rec, outputs=outputs or [], status="ok" if outputs is not None else "oracle-raised",
+                                  error="" if outputs is not None else error[:300])
+        entries.append({**fixtures.entry(ran, f"c{n:04d}", arrays), "dispatch": found})
+    fixtures.write(out_dir, arrays, entries, {
+        "generator": "python -m conformance.gpu_run", "oracle": oracle, "device": device, "not_generated": {},
+        "seed": f"inputs, weights and masks copied from {source.name} (its cases.json sha256 "
+                f"{fixtures._sha256(source / 'cases.json')[:16]}...)",
+        "selection": selection})
     fixtures.check(out_dir)
-    return out_dir
+    return Path(out_dir)
 
 
 def _slug(text: str) -> str:

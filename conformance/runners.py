@@ -280,5 +280,5 @@ def record_live(case: Case):
     try:
         rec.outputs = run_keras(case, layer, data)
     except Exception as e:  # Keras fails on a valid configuration
-        rec.status, rec.error = "oracle-raised", f"{type(e).__name__}: {str(e)[:500]}"
+        rec.status, rec.error = "oracle-raised", f"{type(e).__name__}: {str(e)[:300]}"
     return rec
