@@ -204,14 +204,11 @@ def _verify(args: argparse.Namespace, cases: list) -> int:
         versions = _keras_or_exit()
         if versions is None:
             return 2
-        oracle = f"{versions['package']}-{versions['backend']}".replace("keras-keras", "keras")
-        oracle = f"keras-{versions['backend']}" if versions["package"] == "keras" else oracle
+        oracle = fixtures.oracle_name({"oracle": versions})  # keras-tensorflow, tf-keras-tensorflow
         oracle_info = {"kind": "keras", "name": oracle, "set": None, "versions": versions}
         print("oracle: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f"; numpy {np.__version__}")
         print(f"implementation under test: {impl.name} {impl.version}; {len(cases)} cases")
-        keras_version = 3
-        results = run_cases(cases, oracle=oracle, impl=impl if jobs == 1 else args.impl, deviations=deviations,
-                            jobs=jobs, progress=progress)
+        results = run_cases(cases, oracle=oracle, impl=impl, deviations=deviations, jobs=jobs, progress=progress)
     else:
         named = Path(args.set) if args.set else None
         set_dir = named if named is not None and named.is_dir() else fixtures.ROOT / (args.set or fixtures.CANONICAL)
@@ -228,10 +225,8 @@ def _verify(args: argparse.Namespace, cases: list) -> int:
         print(f"oracle: fixture set {set_dir.name} (" + ", ".join(f"{k} {v}" for k, v in o.items())
               + f", {manifest['device']['cpu']}); numpy {np.__version__}")
         print(f"implementation under test: {impl.name} {impl.version}; {len(recorded)} recorded cases")
-        keras_version = fixtures.keras_major(manifest)
-        results = replay_set(set_dir, recorded, oracle=oracle, keras_version=keras_version,
-                             impl=impl if jobs == 1 else args.impl, deviations=deviations, jobs=jobs,
-                             progress=progress)
+        results = replay_set(set_dir, recorded, oracle=oracle, keras_version=fixtures.keras_major(manifest),
+                             impl=impl, deviations=deviations, jobs=jobs, progress=progress)
     elapsed = time.perf_counter() - start
     bad = [r for r in results if not r.ok]
     for r in sorted(bad, key=lambda r: -(r.comparison.max_abs if r.comparison else np.inf))[:20]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -23,13 +23,19 @@ from conformance.tolerances import tolerance_for
 KERAS_GATES = {name: KERAS3.layers[name].gates for name in ("LSTM", "GRU")}  # weight-block order
 
 
-def _gates(config: dict) -> tuple[str, ...] | None:
-    name = config.get("class_name", "")
+def _cell_config(config: dict) -> dict:
+    """The serialized layer or cell whose weights a config holds: a Bidirectional's layer, an
+    RNN's single cell, or the layer itself."""
     inner = config.get("config", {})
-    if name == "Bidirectional":
-        return _gates(inner.get("layer", {}))
-    if name == "RNN" and isinstance(inner.get("cell"), dict):
-        return _gates(inner["cell"])
+    if config.get("class_name") == "Bidirectional":
+        return _cell_config(inner.get("layer", {}))
+    if config.get("class_name") == "RNN" and isinstance(inner.get("cell"), dict):
+        return _cell_config(inner["cell"])
+    return config
+
+
+def _gates(config: dict) -> tuple[str, ...] | None:
+    name = _cell_config(config).get("class_name", "")
     for key, gates in KERAS_GATES.items():
         if name.startswith(key) or (key == "LSTM" and name.startswith("ConvLSTM")):
             return gates
@@ -42,49 +48,60 @@ def _permute(w: np.ndarray, perm: tuple[int, ...]) -> np.ndarray:
     return np.concatenate([blocks[p] for p in perm], axis=-1)
 
 
-Mistake = tuple[str, Callable[[dict, list, list], tuple[dict, list, list]], Callable[[list], list]]
+def _identity(c: dict, w: list, calls: list) -> tuple[dict, list, list]:
+    return c, w, calls
+
+
+class Mistake(NamedTuple):
+    description: str
+    change: Callable[[dict, list, list], tuple[dict, list, list]] = _identity  # config, weights, calls
+    post: Callable[[list], list] = lambda outs: outs  # on refimpl's outputs
+    other_keras: bool = False  # run with the other Keras major version's semantics
 
 
 def _mistakes(rec: Any) -> Iterator[Mistake]:
-    same = lambda outs: outs  # noqa: E731
+    inner = rec.config.get("config", {})
     gates = _gates(rec.config)
+    bias = _cell_config(rec.config).get("config", {}).get("use_bias", True)
+    per_layer = 3 if bias else 2  # [kernel, recurrent_kernel(, bias)] per direction (Bidirectional: two)
     if gates:
+        parts = [((0, 1, 2), "kernel, recurrent_kernel and bias"), ((0,), "kernel"), ((1,), "recurrent_kernel")]
+        parts += [((2,), "bias")] if bias else []
         for perm in itertools.permutations(range(len(gates))):
             if perm == tuple(range(len(gates))):
                 continue
             order = ", ".join(gates[p] for p in perm)
-            for which, names in (((0, 1, 2), "kernel, recurrent_kernel and bias"), ((0,), "kernel"),
-                                 ((1,), "recurrent_kernel"), ((2,), "bias")):
+            for which, names in parts:
                 def weights(c, w, calls, perm=perm, which=which):
-                    step = 3 if len(w) % 3 == 0 else len(w)  # Bidirectional: forward then backward triple
-                    return c, [_permute(a, perm) if i % step in which else a for i, a in enumerate(w)], calls
-                yield (f"the {names} gate blocks are in the order ({order}), not Keras's ({', '.join(gates)}): "
-                       "check the gate order of the weight conversion (docs/conventions.md)", weights, same)
-    inner = rec.config.get("config", {})
-    if gates == KERAS_GATES["GRU"] and len(rec.weights) == 3 and np.ndim(rec.weights[2]) == 2:
-        yield ("GRU's two bias rows are swapped: Keras's bias[0] is the input bias (torch bias_ih), bias[1] "
-               "the recurrent one (bias_hh)", lambda c, w, calls: (c, [w[0], w[1], w[2][::-1]], calls), same)
+                    return c, [_permute(a, perm) if i % per_layer in which else a for i, a in enumerate(w)], calls
+                yield Mistake(f"the {names} gate blocks are in the order ({order}), not Keras's ({', '.join(gates)}): "
+                              "check the gate order of the weight conversion (docs/conventions.md)", weights)
+    if gates == KERAS_GATES["GRU"] and bias and np.ndim(rec.weights[2]) == 2:
+        def swap_rows(c, w, calls):
+            return c, [a[::-1] if i % per_layer == 2 else a for i, a in enumerate(w)], calls
+        yield Mistake("GRU's two bias rows are swapped: Keras's bias[0] is the input bias (torch bias_ih), "
+                      "bias[1] the recurrent one (bias_hh)", swap_rows)
     if "hard_sigmoid" in str(rec.config):
-        yield ("hard_sigmoid is Keras 2's (0.2x + 0.5) where Keras 3 uses relu6(x + 3) / 6", "keras2", same)
+        yield Mistake("hard_sigmoid is Keras 2's (0.2x + 0.5) where Keras 3 uses relu6(x + 3) / 6", other_keras=True)
     if inner.get("return_state") and gates and len(rec.outputs) >= 3:
-        yield ("the LSTM states are returned as [c, h]; Keras returns [output, h, c]",
-               lambda c, w, calls: (c, w, calls), lambda outs: [outs[0], outs[2], outs[1], *outs[3:]])
+        yield Mistake("the LSTM states are returned as [c, h]; Keras returns [output, h, c]",
+                      post=lambda outs: [outs[0], outs[2], outs[1], *outs[3:]])
     if inner.get("go_backwards") and inner.get("return_sequences"):
-        yield ("with go_backwards=True the returned sequence is flipped in time: Keras returns it in the "
-               "order it was processed (last input step first)", lambda c, w, calls: (c, w, calls),
-               lambda outs: [outs[0][:, ::-1], *outs[1:]])
+        yield Mistake("with go_backwards=True the returned sequence is flipped in time: Keras returns it in the "
+                      "order it was processed (last input step first)", post=lambda outs: [outs[0][:, ::-1], *outs[1:]])
     if any(c != "reset_state" and c["mask"] is not None for c in rec.calls):
-        yield ("the mask is ignored", lambda c, w, calls: (c, w, _set(calls, "mask", None)), same)
+        yield Mistake("the mask is ignored", lambda c, w, calls: (c, w, _set(calls, "mask", None)))
     if any(c != "reset_state" and c["initial_state"] is not None for c in rec.calls):
-        yield ("initial_state is ignored", lambda c, w, calls: (c, w, _set(calls, "initial_state", None)), same)
+        yield Mistake("initial_state is ignored", lambda c, w, calls: (c, w, _set(calls, "initial_state", None)))
     if "zero_output_for_mask" in inner:
+        zero = inner["zero_output_for_mask"]
+
         def flip(c, w, calls):
             c = copy.deepcopy(c)
-            c["config"]["zero_output_for_mask"] = not inner["zero_output_for_mask"]
+            c["config"]["zero_output_for_mask"] = not zero
             return c, w, calls
-        yield (f"masked steps are output as {'the previous output' if inner['zero_output_for_mask'] else 'zeros'}; "
-               f"Keras with zero_output_for_mask={inner['zero_output_for_mask']} outputs "
-               f"{'zeros' if inner['zero_output_for_mask'] else 'the previous output'}", flip, same)
+        yield Mistake(f"masked steps are output as {'the previous output' if zero else 'zeros'}; Keras with "
+                      f"zero_output_for_mask={zero} outputs {'zeros' if zero else 'the previous output'}", flip)
 
 
 def _set(calls: list, key: str, value: Any) -> list:
@@ -101,19 +118,16 @@ def _diagnose(rec: Any, actual: list[np.ndarray], keras_version: int) -> list[st
     from conformance.adapters.refimpl_adapter import RefImpl
 
     ref, tol, found = RefImpl(), tolerance_for(rec.dtype), []
-    for description, change, post in _mistakes(rec):
+    for mistake in _mistakes(rec):
         try:
-            if change == "keras2":
-                outs = ref.run_calls(rec.config, rec.weights, rec.calls, training=rec.training,
-                                     dropout_masks=rec.dropout_masks, keras_version=5 - keras_version)
-            else:
-                config, weights, calls = change(rec.config, rec.weights, rec.calls)
-                outs = post(ref.run_calls(config, weights, calls, training=rec.training,
-                                          dropout_masks=rec.dropout_masks, keras_version=keras_version))
+            config, weights, calls = mistake.change(rec.config, rec.weights, rec.calls)
+            outs = mistake.post(ref.run_calls(config, weights, calls, training=rec.training,
+                                              dropout_masks=rec.dropout_masks,
+                                              keras_version=5 - keras_version if mistake.other_keras else keras_version))
         except Exception:  # the mistake isn't expressible for this case
             continue
         if compare(outs, actual, tol, rec.dtype).ok:
-            found.append(description)
+            found.append(mistake.description)
     return found
 
 

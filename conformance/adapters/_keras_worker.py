@@ -35,7 +35,7 @@ def _versions(keras) -> dict:
 
 
 def _run(keras, meta: dict, req: dict) -> list[np.ndarray]:
-    from conformance.runners import _cells, _pin_dropout_masks, flatten
+    from conformance.runners import _cells, _pin_dropout_masks, _tensor, _to_tensor
 
     layer = keras.layers.deserialize(meta["config"])
     first = next(c for c in req["calls"] if c != "reset_state")
@@ -45,7 +45,6 @@ def _run(keras, meta: dict, req: dict) -> list[np.ndarray]:
     if req["dropout_masks"] is not None:
         for cell, (dp, rec) in zip(_cells(layer), req["dropout_masks"]):
             _pin_dropout_masks(keras, cell, dp, rec, dtype)
-    convert = keras.ops.convert_to_tensor
     outputs = []
     for call in req["calls"]:
         if call == "reset_state":
@@ -53,22 +52,12 @@ def _run(keras, meta: dict, req: dict) -> list[np.ndarray]:
             continue
         kwargs = {"training": meta["training"]}
         if call["mask"] is not None:
-            kwargs["mask"] = convert(call["mask"])
+            kwargs["mask"] = _tensor(call["mask"])
         if call["initial_state"] is not None:
-            kwargs["initial_state"] = _tree(convert, call["initial_state"])
-        out = layer(convert(call["inputs"]), **kwargs)
-        outputs += [keras.ops.convert_to_numpy(o) for o in flatten_tensors(out)]
-    return [np.asarray(o) for o in flatten(outputs)]
-
-
-def flatten_tensors(tree):
-    if isinstance(tree, (list, tuple)):
-        return [x for t in tree for x in flatten_tensors(t)]
-    return [tree]
-
-
-def _tree(fn, tree):
-    return [_tree(fn, t) for t in tree] if isinstance(tree, list) else fn(tree)
+            kwargs["initial_state"] = _to_tensor(keras, call["initial_state"], dtype)
+        out = layer(_tensor(call["inputs"]), **kwargs)
+        outputs += [np.asarray(keras.ops.convert_to_numpy(o)) for o in keras.tree.flatten(out)]
+    return outputs
 
 
 def main() -> None:

@@ -7,12 +7,7 @@ from typing import Any
 import numpy as np
 
 import refimpl
-
-
-def flatten(tree: Any) -> list[np.ndarray]:
-    if isinstance(tree, (list, tuple)):
-        return [x for t in tree for x in flatten(t)]
-    return [np.asarray(tree)]
+from conformance.runners import flatten
 
 
 class RefImpl:
