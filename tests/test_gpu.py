@@ -22,7 +22,9 @@ import pytest
 
 from conformance import cudnn, dispatch, fixtures
 from conformance.adapters import Implementation
+from conformance.compare import compare
 from conformance.data import mask_pattern
+from conformance.tolerances import tolerance_for
 from conformance.verify import Deviation
 
 MANIFEST, RECORDED = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
@@ -325,13 +327,13 @@ def test_keras_jax_cudnn_wrapper_returns_go_backwards_sequences_in_input_order(j
     outputs, found = _run(jax_simulated, GO_BACKWARDS)
     assert found["path"] == "simulated-cudnn", found
     assert np.abs(outputs[0] - expected).max() > 0.01
-    np.testing.assert_allclose(outputs[0][:, ::-1], expected, atol=1e-12)
+    assert compare([expected], [outputs[0][:, ::-1]], tolerance_for("float64"), "float64").ok
 
 
 def test_keras_jax_cudnn_wrapper_agrees_going_forwards(jax_simulated):
     outputs, found = _run(jax_simulated, GO_FORWARDS)
     assert found["path"] == "simulated-cudnn"
-    np.testing.assert_allclose(outputs[0], BY_ID[GO_FORWARDS].outputs[0], atol=1e-12)
+    assert compare(BY_ID[GO_FORWARDS].outputs[:1], outputs[:1], tolerance_for("float64"), "float64").ok
 
 
 # --- the runner, as a CPU dry run -----------------------------------------------------------------
@@ -440,16 +442,14 @@ def test_torch_nn_lstm_runs_the_cudnn_kernel():
 def test_keras_jax_cudnn_lstm_keeps_processing_order_going_backwards(gpu_workers):
     outputs, found = _run(_gpu_worker(gpu_workers, "jax"), GO_BACKWARDS)
     assert found["path"] == "cudnn", found
-    np.testing.assert_allclose(outputs[0], BY_ID[GO_BACKWARDS].outputs[0], atol=1e-6)
+    c = compare(BY_ID[GO_BACKWARDS].outputs[:1], outputs[:1], tolerance_for("float64"), "float64")
+    assert c.ok, c.message
 
 
 @gpu
 @needs_gpu
 def test_with_tf32_off_cudnn_float32_agrees_with_the_cpu_fixtures(gpu_workers):
     impl, log = _gpu_worker(gpu_workers, "torch")
-    from conformance.compare import compare
-    from conformance.tolerances import tolerance_for
-
     for fc in [fc for fc in RECORDED if fc.family in ("LSTM", "GRU") and fc.dtype == "float32"
                and cudnn.eligible(fc.config, backend="torch", mask=fc.calls[0]["mask"]) is True]:
         c = compare(fc.outputs, impl.run(fc), tolerance_for("float32"), "float32")
