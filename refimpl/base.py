@@ -1,4 +1,5 @@
-"""What every refimpl layer and cell shares: argument checks, the dtype rule, and weight bookkeeping.
+"""What every refimpl layer and cell shares: argument checks, the dtype rule, weight bookkeeping,
+and the class registry ``deserialize`` reads.
 
 Nothing here computes a recurrence; see the cell modules and ``rnn.py`` for that.
 """
@@ -71,14 +72,24 @@ def policy_name(dtype: Any) -> str | None:
     return dtype
 
 
+# Keras class name -> refimpl class: every concrete Layer subclass registers itself on definition.
+REGISTRY: dict[str, type[Layer]] = {}
+
+
 class Layer:
     """Keras's base-layer arguments (name, trainable, dtype) and the weight list.
 
     Subclasses list their weights, in Keras's ``get_weights()`` order, in ``weight_names`` and create
-    them in ``build``. Weights live as plain attributes (``self.kernel``), as in Keras.
+    them in ``build``. Weights live as plain attributes (``self.kernel``), as in Keras. Each
+    subclass is registered under its class name (Keras's), unless declared with ``abstract=True``.
     """
 
     weight_names: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if not abstract:
+            REGISTRY[cls.__name__] = cls
 
     def __init__(self, *, name: str | None = None, trainable: bool = True, dtype: Any = None,
                  keras_version: int = 3, **kwargs: Any):
@@ -116,9 +127,6 @@ class Layer:
         return np.dtype(POLICIES[self.dtype][1] if self.dtype else "float64")
 
     # --- weights ----------------------------------------------------------------------------------
-    def weight_shapes(self) -> list[tuple[int, ...]]:
-        return [w.shape for w in self.get_weights()]
-
     def get_weights(self) -> list[Array]:
         self._require_built("get_weights")
         return [getattr(self, n).copy() for n in self.weight_names if getattr(self, n) is not None]

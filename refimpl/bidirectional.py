@@ -24,6 +24,7 @@ import numpy as np
 from refimpl._typing import Array, Config, Shape
 from refimpl.base import Layer, check_choice
 from refimpl.rnn import RNN
+from refimpl.serialization import deserialize, serialize
 
 MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 
@@ -31,8 +32,6 @@ MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 class Bidirectional(Layer):
     def __init__(self, layer: RNN, merge_mode: str | None = "concat", weights: Any = None,
                  backward_layer: RNN | None = None, **kwargs: Any):
-        from refimpl.serialization import deserialize, serialize
-
         super().__init__(**kwargs)
         if not isinstance(layer, RNN):
             raise ValueError(f"layer={layer!r}, expected a refimpl recurrent layer")
@@ -127,7 +126,13 @@ class Bidirectional(Layer):
             self.build(np.shape(inputs))
         fwd_state = bwd_state = None
         if initial_state is not None:
-            half = len(initial_state) // 2
+            n = len(self.forward_layer.state_size) + len(self.backward_layer.state_size)
+            if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n:
+                got = f"len={len(initial_state)}" if isinstance(initial_state, (list, tuple)) else \
+                    f"shape={np.shape(initial_state)}"
+                raise ValueError(f"{self.name}: initial_state {got}, expected a list of {n} arrays (the "
+                                 "forward layer's states, then the backward layer's)")
+            half = n // 2  # Keras's split, even when the two layers have different state counts
             fwd_state, bwd_state = list(initial_state[:half]), list(initial_state[half:])
         fwd_masks, bwd_masks = dropout_masks if dropout_masks is not None else (None, None)
         y = self.forward_layer(inputs, mask=mask, initial_state=fwd_state, training=training,
@@ -138,6 +143,10 @@ class Bidirectional(Layer):
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
             y, y_rev = y[0], y_rev[0]
+        # Merged in this layer's compute dtype, which may differ from the wrapped layer's (its
+        # dtype policy is its own); the states keep the wrapped layer's dtype.
+        dtype = self.compute_dtype(np.asarray(inputs))
+        y, y_rev = y.astype(dtype, copy=False), y_rev.astype(dtype, copy=False)
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]  # back to input order
         output = _merge(self.merge_mode, y, y_rev)
@@ -147,8 +156,6 @@ class Bidirectional(Layer):
 
     # --- config -----------------------------------------------------------------------------------
     def get_config(self) -> Config:
-        from refimpl.serialization import serialize
-
         return {**self.base_config(), "merge_mode": self.merge_mode,
                 "layer": serialize(self.forward_layer), "backward_layer": serialize(self.backward_layer)}
 

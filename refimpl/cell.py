@@ -1,4 +1,4 @@
-"""The shared part of SimpleRNNCell, LSTMCell and GRUCell: arguments, weights, dropout masks.
+"""The shared part of SimpleRNNCell, LSTMCell and GRUCell: arguments, weights, gates, dropout masks.
 
 A cell here splits Keras's ``cell.call(x_t, states)`` in two, so the time loop can hoist the part
 that does not depend on the state out of the loop (Keras computes the same numbers step by step):
@@ -10,6 +10,10 @@ that does not depend on the state out of the loop (Keras computes the same numbe
 
 ``call(inputs, states, training)`` composes the two for one step, which is Keras's cell protocol.
 
+Gates: ``GATES`` names a cell's gate blocks in Keras's column order (LSTM i, f, c, o; GRU z, r, h);
+``split_gates`` cuts a projection into them, and ``project`` applies a kernel to the columns of
+some gates.
+
 Dropout (Keras's ``DropoutRNNCell``): with ``training=True`` and a rate in (0, 1), the input and/or
 the previous output are multiplied by a mask that is drawn once per sequence and reused at every
 step; kept entries equal 1 / (1 - rate). With ``implementation=1`` (forced by Keras when
@@ -20,13 +24,13 @@ caller (``DropoutMasks``) so a run is deterministic; masks not supplied are draw
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
 from refimpl import activations, initializers
 from refimpl._typing import Array, Config, States
-from refimpl.base import Layer, check_choice, check_positive_int, check_rate, check_bool
+from refimpl.base import Layer, check_bool, check_choice, check_positive_int, check_rate
 
 
 class DropoutMasks(NamedTuple):
@@ -40,7 +44,15 @@ class DropoutMasks(NamedTuple):
     recurrent: Array | Sequence[Array] | None = None
 
 
-class RNNCell(Layer):
+class Dropped(NamedTuple):
+    """An array as a kernel sees it after dropout: ``value`` is x (no mask, or one mask shared by
+    every gate), or (G, *x.shape) with one mask per gate, when ``per_gate``."""
+
+    value: Array
+    per_gate: bool
+
+
+class RNNCell(Layer, abstract=True):
     """Base of the built-in cells. Subclasses set GATES and write ``step``; see module docstring."""
 
     GATES: tuple[str, ...] = ()
@@ -100,6 +112,10 @@ class RNNCell(Layer):
         dtype = self.compute_dtype(inputs)
         bare = not isinstance(states, (list, tuple))
         states = [np.asarray(s, dtype) for s in ([states] if bare else states)]
+        expected = [s.shape for s in self.get_initial_state(inputs.shape[0])]
+        if [s.shape for s in states] != expected:
+            raise ValueError(f"{self.name}: states shapes={[s.shape for s in states]}, expected {expected} "
+                             "(one per state)")
         x_proj = self.project_inputs(inputs.astype(dtype)[:, None], training)[0]  # (B, G*units)
         h, new_states = self.step(x_proj, states, training)
         return h, (new_states[0] if bare else new_states)
@@ -134,6 +150,48 @@ class RNNCell(Layer):
                                for w in (self.kernel, self.recurrent_kernel, self.bias))
             self._cast_key = key
         return self._cast
+
+    # --- gates ------------------------------------------------------------------------------------
+    def split_gates(self, z: Array, gates: Sequence[str] | None = None) -> tuple[Array, ...]:
+        """(..., len(gates)*units) -> one (..., units) block per gate, in the order of ``gates``
+        (default: all of ``GATES``)."""
+        u = self.units
+        return tuple(z[..., k * u:(k + 1) * u] for k in range(len(gates or self.GATES)))
+
+    def project(self, op: Callable[[Array, Array], Array], x: Dropped, weight: Array,
+                gates: Sequence[str]) -> Array:
+        """op(x, the columns of ``weight`` for ``gates``) -> (..., len(gates)*units); ``gates`` are
+        adjacent in ``GATES``. With one dropout mask per gate, gate g sees its own copy x.value[g]."""
+        u, index = self.units, [self.GATES.index(g) for g in gates]
+        if not x.per_gate:
+            return op(x.value, weight[..., index[0] * u:(index[-1] + 1) * u])
+        return np.concatenate([op(x.value[g], weight[..., g * u:(g + 1) * u]) for g in index], axis=-1)
+
+    def input_op(self, x: Array, kernel: Array) -> Array:
+        """How the kernel meets the inputs: x (..., d) @ kernel (d, n). ConvLSTM convolves."""
+        return _matmul(x, kernel)
+
+    def recurrent_op(self, h: Array, recurrent_kernel: Array) -> Array:
+        """How the recurrent kernel meets the state: h (..., u) @ recurrent_kernel (u, n)."""
+        return _matmul(h, recurrent_kernel)
+
+    def project_inputs(self, x: Array, training: bool = False) -> Array:
+        """x (B, T, ...) -> the kernel applied to every step (+ input bias), time-major: (T, B, ..., G*units)."""
+        kernel, _, bias = self._weights(x.dtype)
+        dropped = self.input_dropout(x, training)  # (B, T, ...), or (G, B, T, ...) per gate
+        lead = int(dropped.per_gate)
+        time_major = np.ascontiguousarray(np.swapaxes(dropped.value, lead, lead + 1))  # (T, B, ...)
+        xw = self.project(self.input_op, Dropped(time_major, dropped.per_gate), kernel, self.GATES)
+        bias = self.input_bias(bias)
+        if bias is not None:
+            xw += bias
+        return xw
+
+    def input_bias(self, bias: Array | None) -> Array | None:
+        return bias
+
+    def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
+        raise NotImplementedError
 
     # --- dropout ----------------------------------------------------------------------------------
     @property
@@ -177,57 +235,21 @@ class RNNCell(Layer):
             setattr(self, attr, self._mask_or_draw(which, None, getattr(self, which), shape))
         return getattr(self, attr)
 
-    def input_dropout(self, x: Array, training: bool) -> Array:
-        """x (B, T, ...) as the kernel sees it: unchanged, x * mask (the same at every step), or
+    def input_dropout(self, x: Array, training: bool) -> Dropped:
+        """x (B, T, ...) as the kernel sees it: unchanged, x * mask (the same mask at every step), or
         (G, B, T, ...) with one mask per gate."""
         mask = self._mask("dropout", (x.shape[0], *x.shape[2:])) if training else None
         if mask is None:
-            return x
-        return np.expand_dims(mask.astype(x.dtype, copy=False), -(x.ndim - 1)) * x  # insert T
+            return Dropped(x, False)
+        mask = np.expand_dims(mask.astype(x.dtype, copy=False), -(x.ndim - 1))  # insert T
+        return Dropped(mask * x, self.dropout_mask_count is not None)
 
-    def recurrent_dropout_of(self, h_tm1: Array, training: bool) -> Array:
+    def recurrent_dropout_of(self, h_tm1: Array, training: bool) -> Dropped:
         """h_tm1 (B, ...) as the recurrent kernel sees it: unchanged, h * mask, or (G, B, ...)."""
         mask = self._mask("recurrent_dropout", h_tm1.shape) if training else None
-        return h_tm1 if mask is None else mask.astype(h_tm1.dtype, copy=False) * h_tm1
-
-    def input_op(self, x: Array, kernel: Array) -> Array:
-        """How the kernel meets the inputs: x (..., d) @ kernel (d, n). ConvLSTM convolves."""
-        return _matmul(x, kernel)
-
-    def recurrent_op(self, h: Array, recurrent_kernel: Array) -> Array:
-        """How the recurrent kernel meets the state: h (..., u) @ recurrent_kernel (u, n)."""
-        return _matmul(h, recurrent_kernel)
-
-    def per_gate(self, op, x: Array, weight: Array, gates: Sequence[int], per_gate: bool) -> Array:
-        """op(x, weight[..., columns of ``gates``]) -> (..., len(gates)*units). With ``per_gate``
-        (one dropout mask per gate) x is (G, ...) and gate g sees its own copy x[g]."""
-        u = self.units
-        if not per_gate:
-            return op(x, weight[..., gates[0] * u:(gates[-1] + 1) * u])
-        return np.concatenate([op(x[g], weight[..., g * u:(g + 1) * u]) for g in gates], axis=-1)
-
-    def recurrent_projection(self, h_rec: Array, recurrent_kernel: Array, gates: Sequence[int]) -> Array:
-        """The recurrent kernel applied to h_rec (B, ...), or (G, B, ...) with per-gate dropout."""
-        per_gate = h_rec.ndim == self.step_ndim + 1
-        return self.per_gate(self.recurrent_op, h_rec, recurrent_kernel, gates, per_gate)
-
-    def project_inputs(self, x: Array, training: bool = False) -> Array:
-        """x (B, T, ...) -> the kernel applied to every step (+ input bias), time-major: (T, B, ..., G*units)."""
-        kernel, _, bias = self._weights(x.dtype)
-        dropped = self.input_dropout(x, training)  # (B, T, ...) or (G, B, T, ...)
-        lead = dropped.ndim - x.ndim  # 1 with one mask per gate
-        dropped = np.ascontiguousarray(np.swapaxes(dropped, lead, lead + 1))  # (T, B, ...)
-        xw = self.per_gate(self.input_op, dropped, kernel, range(len(self.GATES)), per_gate=lead == 1)
-        bias = self.input_bias(bias)
-        if bias is not None:
-            xw += bias
-        return xw
-
-    def input_bias(self, bias: Array | None) -> Array | None:
-        return bias
-
-    def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
-        raise NotImplementedError
+        if mask is None:
+            return Dropped(h_tm1, False)
+        return Dropped(mask.astype(h_tm1.dtype, copy=False) * h_tm1, self.dropout_mask_count is not None)
 
     # --- config -----------------------------------------------------------------------------------
     def get_config(self) -> Config:

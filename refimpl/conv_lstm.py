@@ -138,6 +138,8 @@ class ConvLSTMCell(LSTMCell):
     # --- one step, in the cell's data_format --------------------------------------------------------
     def call(self, inputs: Array, states: Any, training: bool = False) -> tuple[Array, Any]:
         inputs = np.asarray(inputs)
+        _check_ranks(self.name, "inputs", [inputs], self.step_ndim, "(batch, spatial dims..., channels)")
+        _check_ranks(self.name, "states", list(states), self.step_ndim, "(batch, spatial dims..., filters)")
         if not self.built:
             self.build(inputs.shape)
         h, new_states = super().call(self.to_last(inputs), _map(self.to_last, list(states)), training)
@@ -151,7 +153,7 @@ class ConvLSTMCell(LSTMCell):
                 "dilation_rate": self.dilation_rate}
 
 
-class ConvLSTM(CellLayer):
+class ConvLSTM(CellLayer, abstract=True):
     """The layer for any rank; use ConvLSTM1D, ConvLSTM2D or ConvLSTM3D."""
 
     cell_class = ConvLSTMCell
@@ -160,11 +162,6 @@ class ConvLSTM(CellLayer):
 
     def __init__(self, args: dict):
         super().__init__({**args, "rank": self.rank})
-
-    def _check_rank(self, ndim: int, shape: tuple) -> None:
-        if ndim != self.rank + 3:
-            raise ValueError(f"{self.name}: inputs.shape={shape}, expected rank {self.rank + 3} "
-                             f"(batch, timesteps, {self.rank} spatial dims and channels)")
 
     def build(self, input_shape: Shape) -> None:
         super().build(input_shape)  # the cell is built from the step shape in data_format
@@ -184,19 +181,31 @@ class ConvLSTM(CellLayer):
                  dropout_masks: DropoutMasks | None = None) -> Any:
         cell = self.cell
         x = np.asarray(inputs)
-        if not self.built and x.ndim == self.rank + 3:
+        self._check_rank(x.ndim, x.shape)
+        if not self.built:
             self.build(x.shape)
         if initial_state is not None:
-            initial_state = [cell.to_last(np.asarray(s)) for s in initial_state]
+            states = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            _check_ranks(self.name, "initial_state", states, self.rank + 2, "(batch, spatial dims..., filters)")
+            initial_state = [cell.to_last(np.asarray(s)) for s in states]
         if dropout_masks is not None:  # (4, B, C, *spatial) -> (4, B, *spatial, C)
             dropout_masks = DropoutMasks(*(None if m is None else cell.to_last(np.asarray(m), 2)
                                            for m in dropout_masks))
-        out = super().__call__(cell.to_last(x, 2) if x.ndim == self.rank + 3 else x, mask=mask,
+        out = super().__call__(cell.to_last(x, 2), mask=mask,
                                initial_state=initial_state, training=training, dropout_masks=dropout_masks)
         seq_axis = 2 if self.return_sequences else 1
         if not self.return_state:
             return cell.to_format(out, seq_axis)
         return [cell.to_format(out[0], seq_axis), *(cell.to_format(s) for s in out[1:])]
+
+
+def _check_ranks(name: str, what: str, arrays: list, rank: int, layout: str) -> None:
+    """Every array in ``arrays`` must have rank ``rank`` (checked before channels move)."""
+    for i, a in enumerate(arrays):
+        shape = np.shape(a)
+        if len(shape) != rank:
+            label = what if len(arrays) == 1 and what == "inputs" else f"{what}[{i}]"
+            raise ValueError(f"{name}: {label}.shape={shape}, expected rank {rank} {layout}")
 
 
 class ConvLSTM1D(ConvLSTM):

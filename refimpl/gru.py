@@ -22,7 +22,7 @@ from typing import Any
 from refimpl import activations
 from refimpl._typing import Array, States
 from refimpl.base import check_bool
-from refimpl.cell import RNNCell, check_implementation, forwarded
+from refimpl.cell import Dropped, RNNCell, check_implementation, forwarded
 from refimpl.rnn import CellLayer
 
 
@@ -62,20 +62,23 @@ class GRUCell(RNNCell):
         h_tm1 = states[0]
         _, recurrent_kernel, bias = self._weights(x_proj.dtype)
         h_rec = self.recurrent_dropout_of(h_tm1, training)  # (B, u), or (3, B, u) per gate
-        per_gate, u = h_rec.ndim == 3, self.units
-        x_z, x_r, x_h = x_proj[:, :u], x_proj[:, u:2 * u], x_proj[:, 2 * u:]  # (B, u) each
-        # reset_after: all three gates' recurrent products (+ recurrent bias); else only z and r.
-        inner = self.recurrent_projection(h_rec, recurrent_kernel, range(3 if self.reset_after else 2))
-        if self.reset_after and bias is not None:
-            inner += bias[1]
-        h_z, h_r, h_h = inner[:, :u], inner[:, u:2 * u], inner[:, 2 * u:]  # h_h empty unless reset_after
+        x_z, x_r, x_h = self.split_gates(x_proj)  # (B, u) each
+        if self.reset_after:  # all three gates' recurrent products, plus the recurrent bias
+            inner = self.project(self.recurrent_op, h_rec, recurrent_kernel, self.GATES)  # (B, 3u)
+            if bias is not None:
+                inner += bias[1]
+            h_z, h_r, h_h = self.split_gates(inner)
+        else:  # z's and r's only: the candidate's product needs r first
+            h_z, h_r = self.split_gates(self.project(self.recurrent_op, h_rec, recurrent_kernel, ("z", "r")),
+                                        ("z", "r"))
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         if self.reset_after:
             hh = self.activation(x_h + r * h_h)
         else:
-            h_for_h = h_rec[2] if per_gate else h_rec
-            hh = self.activation(x_h + (r * h_for_h) @ recurrent_kernel[:, 2 * self.units:])
+            h_for_h = h_rec.value[2] if h_rec.per_gate else h_rec.value  # gate h's copy of h_tm1 (B, u)
+            hh = self.activation(x_h + self.project(self.recurrent_op, Dropped(r * h_for_h, per_gate=False),
+                                                    recurrent_kernel, ("h",)))
         h = z * h_tm1 + (1 - z) * hh  # (B, u)
         return h, [h]
 

@@ -9,12 +9,12 @@ To compare with Keras, copy weights with ``set_weights`` instead.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Callable
 
 import numpy as np
 
 from refimpl._typing import Array
+from refimpl.base import to_snake_case
 
 Initializer = Callable[[tuple, np.dtype], Array]
 
@@ -132,19 +132,15 @@ ALIASES = {"zero": "zeros", "one": "ones", "normal": "random_normal", "uniform":
            "identity_initializer": "identity", "orthogonal_initializer": "orthogonal"}
 
 
-def _snake(class_name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", class_name).lower()
-
-
 def get(identifier: Any) -> Initializer:
     """Resolve a name ("glorot_uniform"), a Keras 2/3 config dict, or a callable ``(shape, dtype)``."""
     if callable(identifier):
         return identifier
     config: dict = {}
     if isinstance(identifier, dict):
-        name, config = _snake(identifier.get("class_name", "")), dict(identifier.get("config") or {})
+        name, config = to_snake_case(identifier.get("class_name", "")), dict(identifier.get("config") or {})
     elif isinstance(identifier, str):
-        name = identifier if identifier.islower() else _snake(identifier)
+        name = identifier if identifier.islower() else to_snake_case(identifier)
     else:
         raise TypeError(f"initializer={identifier!r}, expected a name, a Keras config dict or a callable")
     name = ALIASES.get(name, name)

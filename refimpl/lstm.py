@@ -64,9 +64,8 @@ class LSTMCell(RNNCell):
         h_tm1, c_tm1 = states
         _, recurrent_kernel, _ = self._weights(x_proj.dtype)
         h_rec = self.recurrent_dropout_of(h_tm1, training)  # (B, u), or (4, B, u) per gate
-        z = x_proj + self.recurrent_projection(h_rec, recurrent_kernel, range(4))  # (B, ..., 4u)
-        u = self.units
-        z_i, z_f, z_c, z_o = z[..., :u], z[..., u:2 * u], z[..., 2 * u:3 * u], z[..., 3 * u:]  # (B, ..., u)
+        z = x_proj + self.project(self.recurrent_op, h_rec, recurrent_kernel, self.GATES)  # (B, ..., 4u)
+        z_i, z_f, z_c, z_o = self.split_gates(z)  # (B, ..., u) each
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
         c = f * c_tm1 + i * self.activation(z_c)  # (B, u)

@@ -28,6 +28,8 @@ import numpy as np
 from refimpl._typing import Array, Config, Shape
 from refimpl.base import Layer, check_bool, check_choice
 from refimpl.cell import DropoutMasks, RNNCell
+from refimpl.serialization import serialize
+from refimpl.stacked import StackedRNNCells
 
 RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
             "zero_output_for_mask")
@@ -40,8 +42,6 @@ class RNN(Layer):
     def __init__(self, cell: Any, return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  zero_output_for_mask: bool = False, **kwargs: Any):
-        from refimpl.stacked import StackedRNNCells
-
         time_major = kwargs.pop("time_major", False)
         super().__init__(**kwargs)
         if isinstance(cell, (list, tuple)):
@@ -97,8 +97,15 @@ class RNN(Layer):
         self.built = True
 
     def _check_rank(self, ndim: int, shape: tuple) -> None:
-        if ndim < 3:
+        """Inputs are (batch, timesteps, *one step's shape): rank 3 for dense cells, or whatever
+        rank the cell's steps take plus one (a cell without ``step_ndim`` takes rank 3 or more)."""
+        step_ndim = getattr(self.cell, "step_ndim", None)
+        if step_ndim is None and ndim < 3:
             raise ValueError(f"{self.name}: inputs.shape={shape}, expected (batch, timesteps, features...)")
+        if step_ndim is not None and ndim != step_ndim + 1:
+            what = "features" if step_ndim == 2 else f"{step_ndim - 2} spatial dims and channels"
+            raise ValueError(f"{self.name}: inputs.shape={shape}, expected rank {step_ndim + 1} "
+                             f"(batch, timesteps, {what})")
 
     # --- states -----------------------------------------------------------------------------------
     def _zero_states(self, batch_size: int, dtype: Any) -> list:
@@ -131,11 +138,11 @@ class RNN(Layer):
         a list with one (or None) per cell of a StackedRNNCells; see ``refimpl.cell``.
         """
         x = np.asarray(inputs)
+        self._check_rank(x.ndim, x.shape)
         if self.time_major:
             if mask is not None:
                 raise NotImplementedError("time_major=True with a mask: not modelled by refimpl")
             x = np.swapaxes(x, 0, 1)
-        self._check_rank(x.ndim, x.shape)
         if not self.built:
             self.build(x.shape)
         elif x.shape[2:] != self._step_shape[1:]:
@@ -183,18 +190,23 @@ class RNN(Layer):
                     prev_output = np.zeros_like(output)
                 fill = np.zeros_like(output) if self.zero_output_for_mask else prev_output
                 output = np.where(_expand(m, output), output, fill)
-                new_states = _map2(lambda new, old: np.where(_expand(m, new), new, old), new_states, states)
+                new_states = self.masked_states(m, new_states, states)
             states, prev_output = list(new_states), output
             if self.return_sequences:
                 outputs.append(output)
         final = np.stack(outputs, axis=1) if self.return_sequences else prev_output  # (B, T, out)|(B, out)
         return final.astype(x.dtype, copy=False), _map(lambda s: s.astype(x.dtype, copy=False), states)
 
+    @staticmethod
+    def masked_states(m: Array, new_states: list, states: list) -> list:
+        """At a masked step (m[b] False) row b keeps its previous states."""
+        return _map2(lambda new, old: np.where(_expand(m, new), new, old), new_states, states)
+
     def _check_mask(self, mask: Any, batch: int, steps: int) -> Array | None:
         if mask is None:
             return None
         mask = np.asarray(mask)
-        if mask.ndim == 3 and mask.shape[-1] == 1:
+        if mask.ndim == 3 and mask.shape[-1] == 1:  # Keras accepts a trailing axis of one
             mask = mask[..., 0]
         if mask.shape != (batch, steps):
             raise ValueError(f"{self.name}: mask.shape={mask.shape}, expected (batch, timesteps)="
@@ -215,31 +227,24 @@ class RNN(Layer):
         if len(initial_state) != len(expected):
             raise ValueError(f"{self.name}: len(initial_state)={len(initial_state)}, expected "
                              f"{len(expected)} (one per state, state_size={self.cell.state_size})")
-        given = _map2(lambda g, e: np.asarray(g).astype(dtype), list(initial_state), expected)
-        for i, (g, e) in enumerate(zip(_flatten(given), _flatten(expected))):
+        given, wanted = [np.asarray(g) for g in _flatten(initial_state)], _flatten(expected)
+        if len(given) != len(wanted):
+            raise ValueError(f"{self.name}: initial_state holds {len(given)} arrays, expected {len(wanted)} "
+                             f"(state_size={self.cell.state_size})")
+        for i, (g, e) in enumerate(zip(given, wanted)):
             if g.shape != e.shape:
                 raise ValueError(f"{self.name}: initial_state[{i}].shape={g.shape}, expected {e.shape}")
-        return given
+        return _pack(list(initial_state), [g.astype(dtype) for g in given])  # the caller's nesting
 
     def _prepare_dropout(self, cell: Any, masks: Any, step_shape: tuple) -> None:
-        from refimpl.stacked import StackedRNNCells
-
-        if isinstance(cell, StackedRNNCells):
-            masks = [None] * len(cell.cells) if masks is None else list(masks)
-            if len(masks) != len(cell.cells):
-                raise ValueError(f"len(dropout_masks)={len(masks)}, expected one per cell ({len(cell.cells)})")
-            for c, m in zip(cell.cells, masks):
-                self._prepare_dropout(c, m, step_shape)
-                step_shape = (step_shape[0], getattr(c, "output_size", None) or _first(c.state_size))
-        elif isinstance(cell, RNNCell):
-            cell.prepare_dropout(step_shape, masks)
+        prepare = getattr(cell, "prepare_dropout", None)
+        if prepare is not None:
+            prepare(step_shape, masks)
         elif masks is not None:
-            raise ValueError(f"dropout_masks were given, but cell {cell!r} is not a refimpl cell")
+            raise ValueError(f"dropout_masks were given, but cell {cell!r} takes none (no prepare_dropout)")
 
     # --- config -----------------------------------------------------------------------------------
     def get_config(self) -> Config:
-        from refimpl.serialization import serialize
-
         config = {**self.base_config(), **{k: getattr(self, k) for k in RNN_ARGS}}
         if self.time_major:
             config["time_major"] = True
@@ -257,7 +262,7 @@ class RNN(Layer):
         return int(sum(np.size(w) for w in self.get_weights()))
 
 
-class CellLayer(RNN):
+class CellLayer(RNN, abstract=True):
     """SimpleRNN, LSTM, GRU: an RNN that builds its own cell from the layer's arguments."""
 
     cell_class: type[RNNCell]
@@ -333,11 +338,7 @@ def _pack(structure: Any, flat: list) -> Any:
     return build(structure)
 
 
-def _first(size: Any) -> int:
-    return size if isinstance(size, int) else _first(size[0])
-
-
 def _reset_dropout(cell: Any) -> None:
-    for c in getattr(cell, "cells", [cell]):
-        if isinstance(c, RNNCell):
-            c.reset_dropout_mask()
+    reset = getattr(cell, "reset_dropout_mask", None)
+    if reset is not None:
+        reset()

@@ -3,7 +3,8 @@
 Keras 3's ``keras.layers.serialize(layer)`` gives ``{"module", "class_name", "config",
 "registered_name", "build_config"}``; Keras 2 (tf-keras) gives ``{"class_name", "config"}``. Both
 nest the same way for ``RNN(cell=...)``, ``StackedRNNCells(cells=[...])`` and
-``Bidirectional(layer=..., backward_layer=...)``.
+``Bidirectional(layer=..., backward_layer=...)``. Classes are looked up in ``base.REGISTRY``, where
+every refimpl layer and cell class registers itself when it is defined.
 """
 
 from __future__ import annotations
@@ -11,20 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from refimpl._typing import Config
-
-
-def _registry() -> dict[str, type]:
-    from refimpl.bidirectional import Bidirectional
-    from refimpl.conv_lstm import ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell
-    from refimpl.gru import GRU, GRUCell
-    from refimpl.lstm import LSTM, LSTMCell
-    from refimpl.rnn import RNN
-    from refimpl.simple_rnn import SimpleRNN, SimpleRNNCell
-    from refimpl.stacked import StackedRNNCells
-
-    return {c.__name__: c for c in (SimpleRNN, LSTM, GRU, SimpleRNNCell, LSTMCell, GRUCell, RNN,
-                                    StackedRNNCells, ConvLSTM1D, ConvLSTM2D, ConvLSTM3D, ConvLSTMCell,
-                                    Bidirectional)}
+from refimpl.base import REGISTRY
 
 
 def serialize(obj: Any) -> Config:
@@ -49,7 +37,7 @@ def deserialize(config: Config, *, keras_version: int = 3, custom_objects: dict[
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise ValueError(f"config={config!r}, expected a dict with 'class_name' and 'config' "
                          "(the output of keras.layers.serialize)")
-    classes = {**_registry(), **(custom_objects or {})}
+    classes = {**REGISTRY, **(custom_objects or {})}
     name = config["class_name"]
     if name not in classes:
         raise NotImplementedError(f"class_name={name!r}: refimpl has {sorted(classes)}")
@@ -63,7 +51,7 @@ def deserialize(config: Config, *, keras_version: int = 3, custom_objects: dict[
         kwargs["cells"] = [deserialize(c, keras_version=keras_version, custom_objects=custom_objects)
                            for c in kwargs["cells"]]
     cls = classes[name]
-    obj = cls(**kwargs, keras_version=keras_version) if cls in _registry().values() else cls(**kwargs)
+    obj = cls(**kwargs, keras_version=keras_version) if REGISTRY.get(name) is cls else cls(**kwargs)
     build = (config.get("build_config") or {}).get("input_shape")
     if build is not None and hasattr(obj, "build"):
         obj.build(tuple(build))

@@ -31,8 +31,8 @@ class SimpleRNNCell(RNNCell):
         """x_proj = x_t @ kernel + bias (B, units); states = [h_tm1]."""
         _, recurrent_kernel, _ = self._weights(x_proj.dtype)
         h_tm1 = self.recurrent_dropout_of(states[0], training)  # (B, units)
-        h = self.activation(x_proj + h_tm1 @ recurrent_kernel)  # (B, units)
-        return h, [h]
+        h = self.activation(x_proj + self.project(self.recurrent_op, h_tm1, recurrent_kernel, self.GATES))
+        return h, [h]  # (B, units)
 
 
 class SimpleRNN(CellLayer):

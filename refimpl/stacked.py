@@ -13,6 +13,7 @@ import numpy as np
 
 from refimpl._typing import Array, Config, Shape, States
 from refimpl.base import Layer
+from refimpl.serialization import serialize
 
 
 class StackedRNNCells(Layer):
@@ -32,11 +33,12 @@ class StackedRNNCells(Layer):
 
     @property
     def output_size(self) -> int:
-        last = self.cells[-1]
-        size = getattr(last, "output_size", None)
-        if size is not None:
-            return size
-        return last.state_size[0] if isinstance(last.state_size, (list, tuple)) else last.state_size
+        return _output_size(self.cells[-1])
+
+    @property
+    def step_ndim(self) -> int | None:
+        """The rank of one step's input: the first cell's (None when that cell does not say)."""
+        return getattr(self.cells[0], "step_ndim", None)
 
     def get_initial_state(self, batch_size: int, dtype: Any = "float32") -> list:
         states = []
@@ -57,11 +59,28 @@ class StackedRNNCells(Layer):
         for cell in self.cells:
             if hasattr(cell, "build") and not getattr(cell, "built", True):
                 cell.build(input_shape)
-            out = getattr(cell, "output_size", None)
-            if out is None:
-                out = cell.state_size[0] if isinstance(cell.state_size, (list, tuple)) else cell.state_size
-            input_shape = (input_shape[0], out)
+            input_shape = (input_shape[0], _output_size(cell))
         self.built = True
+
+    # --- dropout: each cell prepares its own masks, for the step shape it sees -------------------
+    def prepare_dropout(self, step_shape: tuple, masks: Sequence[Any] | None) -> None:
+        """``masks``: one ``DropoutMasks`` (or None) per cell, in order."""
+        masks = [None] * len(self.cells) if masks is None else list(masks)
+        if len(masks) != len(self.cells):
+            raise ValueError(f"len(dropout_masks)={len(masks)}, expected one per cell ({len(self.cells)})")
+        for cell, cell_masks in zip(self.cells, masks):
+            prepare = getattr(cell, "prepare_dropout", None)
+            if prepare is not None:
+                prepare(step_shape, cell_masks)
+            elif cell_masks is not None:
+                raise ValueError(f"dropout_masks were given for cell {cell!r}, which takes none")
+            step_shape = (step_shape[0], _output_size(cell))
+
+    def reset_dropout_mask(self) -> None:
+        for cell in self.cells:
+            reset = getattr(cell, "reset_dropout_mask", None)
+            if reset is not None:
+                reset()
 
     def call(self, inputs: Array, states: States, training: bool = False) -> tuple[Array, States]:
         """inputs (B, d) through every cell in order; returns the last output and each cell's states."""
@@ -93,6 +112,12 @@ class StackedRNNCells(Layer):
                 weights = weights[n:]
 
     def get_config(self) -> Config:
-        from refimpl.serialization import serialize
-
         return {**self.base_config(), "cells": [serialize(c) for c in self.cells]}
+
+
+def _output_size(cell: Any) -> int:
+    """A cell's output size: its ``output_size``, else its first state's size (Keras's rule)."""
+    size = getattr(cell, "output_size", None)
+    if size is not None:
+        return size
+    return cell.state_size[0] if isinstance(cell.state_size, (list, tuple)) else cell.state_size

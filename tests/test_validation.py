@@ -61,9 +61,9 @@ def test_time_major_is_a_keras_2_argument():
         refimpl.GRU(2, time_major=True)
 
 
-@pytest.mark.parametrize("shape", [(4, 3), (3,), ()])
-def test_inputs_of_rank_below_three_are_rejected(shape):
-    with pytest.raises(ValueError, match=r"inputs.shape=.*expected \(batch, timesteps, features"):
+@pytest.mark.parametrize("shape", [(4, 3), (3,), (), (1, 2, 1, 1)])
+def test_inputs_of_another_rank_than_three_are_rejected(shape):
+    with pytest.raises(ValueError, match=r"inputs.shape=.*expected rank 3 \(batch, timesteps, features"):
         refimpl.SimpleRNN(2)(np.zeros(shape))
 
 
