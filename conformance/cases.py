@@ -1,21 +1,19 @@
 """The case matrix: every option that changes the numbers, and the combinations that interact.
 
-A ``Case`` is data only: a layer spec (Keras class name + keyword arguments, or RNN + cell specs),
-the data shape, dtype, mask pattern and call protocol. Its ``id`` reads like the call and is
-stable, so ``rnn-conformance verify --case ID`` reruns exactly one case.
+SimpleRNN, LSTM, GRU and ``RNN(cell)`` / ``StackedRNNCells`` here; ConvLSTM1D/2D/3D in
+cases_convlstm.py; Bidirectional in cases_bidirectional.py. ``all_cases()`` is the whole matrix, in
+a fixed order (fixture sets and reports follow it).
 """
 
 from __future__ import annotations
 
 import itertools
-import zlib
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
-LAYERS = ("SimpleRNN", "LSTM", "GRU")
-CELL_OF = {"SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}
-DTYPES = ("float64", "float32", "float16")
-MASKS = ("all_true", "right_pad", "left_pad", "holes", "masked_row", "first_masked")
+from conformance.case import CELL_OF, DTYPES, LAYERS, MASKS, Case, check_unique_ids, spec
+from conformance.cases_bidirectional import bidirectional_cases
+from conformance.cases_convlstm import convlstm_cases
+
 ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "linear", "relu", "relu6", "leaky_relu", "elu",
                "selu", "celu", "softplus", "softsign", "silu", "swish", "hard_silu", "hard_swish",
                "gelu", "exponential", "mish", "log_sigmoid", "tanh_shrink", "hard_tanh",
@@ -23,88 +21,6 @@ ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "linear", "relu", "relu6", "le
                "softmax", "log_softmax", None)
 RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear", "relu", "softsign",
                          "sparse_sigmoid", "exponential", "silu")
-
-Spec = tuple[str, tuple[tuple[str, Any], ...]]
-
-
-def spec(name: str, **kwargs: Any) -> Spec:
-    return name, tuple(sorted(kwargs.items()))
-
-
-@dataclass(frozen=True)
-class Case:
-    layer: Spec
-    cells: tuple[Spec, ...] = ()  # for RNN(cell), or RNN([cells]) when stacked
-    stacked: bool = False
-    wrapped: tuple[Spec, ...] = ()  # for Bidirectional: the layer [and the backward_layer]
-    spatial: tuple[int, ...] = ()  # ConvLSTM: the spatial dims of each step
-    dtype: str = "float64"
-    batch: int = 3
-    steps: int = 5
-    features: int = 4
-    mask: str | None = None
-    initial_state: bool = False
-    training: bool = False  # True: dropout with masks the harness supplies to both sides
-    stateful_calls: bool = False  # call, call, reset_state, call
-
-    @property
-    def layer_name(self) -> str:
-        return self.layer[0]
-
-    @property
-    def family(self) -> str:
-        """The table row: SimpleRNN, ..., ConvLSTM2D, RNN(LSTMCell), StackedRNNCells, Bidirectional(GRU)."""
-        if self.wrapped:
-            return f"Bidirectional({self.wrapped[0][0]})"
-        if self.layer_name != "RNN":
-            return self.layer_name
-        return "StackedRNNCells" if self.stacked else f"RNN({self.cells[0][0]})"
-
-    @property
-    def channels_first(self) -> bool:
-        return any(dict(s[1]).get("data_format") == "channels_first" for s in (self.layer, *self.wrapped))
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """(B, T, *spatial, F), or (B, T, F, *spatial) for channels_first."""
-        if self.channels_first:
-            return (self.batch, self.steps, self.features, *self.spatial)
-        return (self.batch, self.steps, *self.spatial, self.features)
-
-    @property
-    def id(self) -> str:
-        def fmt(s: Spec) -> str:
-            return f"{s[0]}({', '.join(f'{k}={v!r}' for k, v in s[1])})"
-
-        parts = [fmt(self.layer)]
-        if self.cells:
-            cells = ", ".join(map(fmt, self.cells))
-            cells = f"[{cells}]" if self.stacked else cells
-            parts[0] = parts[0][:-1] + (", " if self.layer[1] else "") + f"cell={cells})"
-        if self.wrapped:
-            inner = f"layer={fmt(self.wrapped[0])}"
-            if len(self.wrapped) > 1:
-                inner += f", backward_layer={fmt(self.wrapped[1])}"
-            parts[0] = parts[0][:-1] + (", " if self.layer[1] else "") + inner + ")"
-        parts.append(self.dtype)
-        spatial = "S" + "x".join(map(str, self.spatial)) if self.spatial else ""
-        parts.append(f"B{self.batch}T{self.steps}{spatial}F{self.features}")
-        if self.mask:
-            parts.append(f"mask={self.mask}")
-        if self.initial_state:
-            parts.append("initial_state")
-        if self.training:
-            parts.append("training")
-        if self.stateful_calls:
-            parts.append("calls=3")
-        return "-".join(parts)
-
-    @property
-    def seed(self) -> int:
-        return zlib.crc32(self.id.encode())
-
-    def kwargs(self) -> dict[str, Any]:
-        return dict(self.layer[1])
 
 
 def _layer_cases(layer: str) -> Iterable[Case]:
@@ -205,26 +121,7 @@ def _rnn_cases() -> Iterable[Case]:
 
 
 def all_cases() -> list[Case]:
-    from conformance.cases_bidirectional import bidirectional_cases
-    from conformance.cases_convlstm import convlstm_cases
-
     cases = ([c for layer in LAYERS for c in _layer_cases(layer)] + list(_rnn_cases())
              + list(convlstm_cases()) + list(bidirectional_cases()))
-    ids = [c.id for c in cases]
-    dupes = {i for i in ids if ids.count(i) > 1}
-    if dupes:
-        raise RuntimeError(f"duplicate case ids: {sorted(dupes)[:3]}")
+    check_unique_ids(c.id for c in cases)
     return cases
-
-
-def select(cases: list[Case], *, layers: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
-           ids: Iterable[str] | None = None) -> list[Case]:
-    layers, dtypes, ids = (set(x) if x else None for x in (layers, dtypes, ids))
-    out = [c for c in cases
-           if (layers is None or c.family in layers or c.layer_name in layers)
-           and (dtypes is None or c.dtype in dtypes)
-           and (ids is None or c.id in ids)]
-    if ids and len(out) != len(ids):
-        missing = sorted(ids - {c.id for c in out})
-        raise ValueError(f"unknown case id(s): {missing[:3]} (list them with `rnn-conformance list`)")
-    return out

@@ -7,9 +7,8 @@ from __future__ import annotations
 import itertools
 from typing import Iterable
 
-from conformance.cases import Case, spec
+from conformance.case import MERGE_MODES, Case, spec
 
-MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 INNER = ("SimpleRNN", "LSTM", "GRU")
 
 

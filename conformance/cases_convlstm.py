@@ -3,7 +3,7 @@ formats, and the LSTM options (sequences, states, masks, stateful, dropout) on c
 
 TensorFlow's CPU kernels reject channels_first convolutions, so channels_first cases run the
 Keras oracle in channels_last on transposed inputs and transpose its outputs back (ConvLSTM's
-weights have the same layout in both formats); see conformance/runners.py.
+weights have the same layout in both formats); see conformance/oracle/live.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import itertools
 from typing import Iterable
 
-from conformance.cases import MASKS, Case, spec
+from conformance.case import MASKS, Case, spec
 
 SPATIAL = {1: (7,), 2: (6, 5), 3: (5, 4, 4)}
 KERNEL = {1: 3, 2: 3, 3: 2}

@@ -1,4 +1,5 @@
-"""Deterministic inputs for one case: weights, sequences, masks, initial states, dropout masks.
+"""Deterministic inputs for one case: weights, sequences, masks, initial states, dropout masks,
+and the calls a case makes with them.
 
 Everything is drawn from ``numpy.random.default_rng(case.seed)``. Weights are uniform in
 [-0.6, 0.6] and independent per element, so every gate differs and every bias is non-zero:
@@ -13,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.cases import Case
+from conformance.case import MASKS, Case
+from conformance.recorded import RESET, Call
 
 Array = np.ndarray
 
@@ -48,8 +50,7 @@ def mask_pattern(name: str, batch: int, steps: int) -> Array:
         m[:, 0] = False
         m[1 % batch, :2] = False
     elif name != "all_true":
-        raise ValueError(f"mask={name!r}, expected one of all_true, right_pad, left_pad, holes, "
-                         "masked_row, first_masked")
+        raise ValueError(f"mask={name!r}, expected one of {', '.join(MASKS)}")
     return m
 
 
@@ -82,3 +83,15 @@ def _dropout(rng: np.random.Generator, shape: tuple, count: int | None, rate: fl
         return None
     full = shape if count is None else (count, *shape)
     return (rng.random(full) >= rate) / (1.0 - rate)
+
+
+def call_plan(case: Case, data: CaseData) -> list[Call | str]:
+    """The case's calls: one ``{"inputs", "mask", "initial_state"}``, or for stateful cases the
+    first half, the second half, ``RESET`` (reset_state()), and the first half again."""
+    if not case.stateful_calls:
+        return [Call(inputs=data.inputs, mask=data.mask, initial_state=data.initial_state)]
+    half, m = case.steps // 2, data.mask
+    first = Call(inputs=data.inputs[:, :half], mask=None if m is None else m[:, :half],
+                 initial_state=data.initial_state)
+    second = Call(inputs=data.inputs[:, half:], mask=None if m is None else m[:, half:], initial_state=None)
+    return [first, second, RESET, first]

@@ -16,9 +16,10 @@ from typing import Any, Callable, Iterator, NamedTuple
 
 import numpy as np
 
+from conformance.adapters.refimpl_adapter import RefImpl
 from conformance.compare import compare
 from conformance.conventions import KERAS3
-from conformance.tolerances import tolerance_for
+from conformance.tolerances import Tolerance
 
 KERAS_GATES = {name: KERAS3.layers[name].gates for name in ("LSTM", "GRU")}  # weight-block order
 
@@ -108,16 +109,14 @@ def _set(calls: list, key: str, value: Any) -> list:
     return [c if c == "reset_state" else {**c, key: value} for c in calls]
 
 
-def diagnose(rec: Any, actual: list[np.ndarray], keras_version: int = 3) -> list[str]:
-    """The convention mistakes whose outputs equal ``actual`` (usually none or one)."""
+def diagnose(rec: Any, actual: list[np.ndarray], tol: Tolerance, keras_version: int = 3) -> list[str]:
+    """The convention mistakes whose outputs equal ``actual`` within ``tol`` (usually none or one)."""
     with np.errstate(all="ignore"):  # a wrong guess may overflow (exponential activations)
-        return _diagnose(rec, actual, keras_version)
+        return _diagnose(rec, actual, tol, keras_version)
 
 
-def _diagnose(rec: Any, actual: list[np.ndarray], keras_version: int) -> list[str]:
-    from conformance.adapters.refimpl_adapter import RefImpl
-
-    ref, tol, found = RefImpl(), tolerance_for(rec.dtype), []
+def _diagnose(rec: Any, actual: list[np.ndarray], tol: Tolerance, keras_version: int) -> list[str]:
+    ref, found = RefImpl(), []
     for mistake in _mistakes(rec):
         try:
             config, weights, calls = mistake.change(rec.config, rec.weights, rec.calls)
@@ -126,7 +125,7 @@ def _diagnose(rec: Any, actual: list[np.ndarray], keras_version: int) -> list[st
                                               keras_version=5 - keras_version if mistake.other_keras else keras_version))
         except Exception:  # the mistake isn't expressible for this case
             continue
-        if compare(outs, actual, tol, rec.dtype).ok:
+        if compare(outs, actual, tol).ok:
             found.append(mistake.description)
     return found
 

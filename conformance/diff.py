@@ -6,22 +6,21 @@ are grouped by layer and by feature (each ``key=value`` of the layer's arguments
 initial-state, training and stateful tags), and the largest moves are listed with the config
 values that differ between the two sets' serialized configs.
 
-``rnn-conformance diff A --installed`` generates the comparison set from the installed Keras first.
+``rnn-conformance diff A --installed`` generates the comparison set from the installed Keras first
+(conformance/cli.py).
 """
 
 from __future__ import annotations
 
-import argparse
 import re
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from conformance import fixtures
+from conformance import configs
 from conformance.compare import compare
+from conformance.recorded import RecordedCase
 from conformance.tolerances import tolerance_for
 
 FEATURE = re.compile(r"(\w+)=('[^']*'|\([^)]*\)|[^,()\]\-]+)")
@@ -36,33 +35,18 @@ class Move:
     config_changes: dict = field(default_factory=dict)
 
 
-def features(case_id: str) -> list[str]:
-    """The features a case exercises, read off its id: layer arguments and call tags."""
+def id_tags(case_id: str) -> list[str]:
+    """What a case's id says it exercises: its layer arguments and call tags (``mask=holes``...)."""
     head, _, tail = case_id.partition("-float")
     found = [f"{k}={v}" for k, v in FEATURE.findall(head) if k not in ("units", "filters")]
     tags = tail.split("-")[2:]  # after dtype and shape: mask=..., initial_state, training, calls=3
     return sorted(set(found + tags))
 
 
-def _config_values(config: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in config.items():
-        if key in ("name", "dtype", "module", "registered_name", "build_config"):
-            continue
-        if isinstance(value, dict):
-            out.update(_config_values(value, f"{prefix}{key}."))
-        elif isinstance(value, list) and value and isinstance(value[0], dict):
-            for i, v in enumerate(value):
-                out.update(_config_values(v, f"{prefix}{key}[{i}]."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def config_changes(a: dict, b: dict) -> dict:
     """Config entries present in both with different values (keys only one side has are ignored:
     Keras 2 writes time_major and implementation, Keras 3 does not)."""
-    va, vb = _config_values(a), _config_values(b)
+    va, vb = configs.flat_values(a), configs.flat_values(b)
     return {k: (va[k], vb[k]) for k in sorted(set(va) & set(vb)) if _norm(va[k]) != _norm(vb[k])}
 
 
@@ -70,7 +54,7 @@ def _norm(v):
     return list(v) if isinstance(v, tuple) else v
 
 
-def diff_sets(a: list, b: list) -> tuple[list[Move], dict]:
+def diff_sets(a: list[RecordedCase], b: list[RecordedCase]) -> tuple[list[Move], dict]:
     by_id = {fc.id: fc for fc in b}
     moves, totals = [], {"common": 0, "only_a": 0, "only_b": len({fc.id for fc in b} - {fc.id for fc in a})}
     for fa in a:
@@ -85,7 +69,7 @@ def diff_sets(a: list, b: list) -> tuple[list[Move], dict]:
             continue
         if fa.status != "ok":
             continue
-        c = compare(fa.outputs, fb.outputs, tolerance_for(fa.dtype), fa.dtype)
+        c = compare(fa.outputs, fb.outputs, tolerance_for(configs.precision(fa.config, fa.dtype)))
         if not c.ok:
             moves.append(Move(fa.id, fa.family, c.max_abs if np.isfinite(c.max_abs) else np.inf,
                               c.message, changes))
@@ -101,7 +85,7 @@ def render(moves: list[Move], totals: dict, a_name: str, b_name: str, top: int, 
     moved_ids = {m.id for m in moves}
     for case_id, family in all_ids.items():
         family_total[family] += 1
-        for f in features(case_id):
+        for f in id_tags(case_id):
             feature_total[f] += 1
             feature_moved[f] += case_id in moved_ids
     for m in moves:
@@ -135,35 +119,3 @@ def render(moves: list[Move], totals: dict, a_name: str, b_name: str, top: int, 
         lines += ["", f"cases Keras runs in one set and rejects in the other ({len(raised)}):"]
         lines += [f"- {m.what}: {m.id}" for m in raised[:top]]
     return "\n".join(lines)
-
-
-def _resolve(name: str) -> Path:
-    path = Path(name)
-    return path if path.exists() else fixtures.ROOT / name
-
-
-def main(args: argparse.Namespace) -> int:
-    a_dir = _resolve(args.a)
-    try:
-        manifest_a, cases_a = fixtures.load(a_dir)
-        if args.installed:
-            from conformance.cases import all_cases, select
-
-            ids = {fc.id for fc in cases_a} & {c.id for c in all_cases()}
-            tmp = Path(tempfile.mkdtemp(prefix="rnn-conformance-"))
-            fixtures.generate(tmp / "installed", select(all_cases(), ids=ids))
-            b_dir = tmp / "installed"
-        elif args.b:
-            b_dir = _resolve(args.b)
-        else:
-            print("rnn-conformance diff: give a second set, or --installed")
-            return 2
-        manifest_b, cases_b = fixtures.load(b_dir)
-    except fixtures.FixtureError as e:
-        print(f"rnn-conformance diff: {e}")
-        return 2
-    moves, totals = diff_sets(cases_a, cases_b)
-    describe = lambda m, d: f"{d.name} ({', '.join(f'{k} {v}' for k, v in m['oracle'].items())})"
-    common = {fc.id: fc.family for fc in cases_a if fc.id in {c.id for c in cases_b}}
-    print(render(moves, totals, describe(manifest_a, a_dir), describe(manifest_b, b_dir), args.top, common))
-    return 0

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance import configs
+from conformance.recorded import RecordedCase
+
 # Column order of the table. Each is (feature, what switches it on).
 FEATURES = (
     "defaults", "return_sequences", "return_state", "go_backwards", "mask", "zero_output_for_mask",
@@ -22,25 +25,12 @@ _DEFAULT_ACTIVATION = {"activation": ("tanh",), "recurrent_activation": ("sigmoi
 _CONV_DEFAULTS = {"strides": 1, "padding": "valid", "dilation_rate": 1}
 
 
-def _inner(config: dict) -> list[dict]:
-    """The configs whose options matter: the layer's, a wrapped layer's, the cells'."""
-    c = config.get("config", config)
-    out = [c]
-    for key in ("layer", "cell"):  # Bidirectional's backward_layer: see _explicit_backward
-        sub = c.get(key)
-        if isinstance(sub, dict):
-            out += _inner(sub)
-    for sub in c.get("cells", []) or []:
-        out += _inner(sub)
-    return out
-
-
 def _is_default_conv(key: str, value: Any) -> bool:
     values = value if isinstance(value, (list, tuple)) else [value]
     return all(v == _CONV_DEFAULTS[key] for v in values)
 
 
-def _explicit_backward(outer: dict) -> bool:
+def explicit_backward(outer: dict) -> bool:
     """Bidirectional serializes a backward_layer always; it was given explicitly when it differs
     from the forward layer in more than its name and direction."""
     fwd, bwd = outer.get("layer"), outer.get("backward_layer")
@@ -50,11 +40,12 @@ def _explicit_backward(outer: dict) -> bool:
     return fwd.get("class_name") != bwd.get("class_name") or strip(fwd) != strip(bwd)
 
 
-def features(rec: Any) -> tuple[str, ...]:
-    """The features of a recorded case (``FixtureCase``: config, calls, training)."""
+def features(rec: RecordedCase) -> tuple[str, ...]:
+    """The features of a recorded case (its config and calls)."""
     found: set[str] = set()
     outer = rec.config.get("config", rec.config)
-    for c in _inner(rec.config):
+    # A Bidirectional's backward layer only counts as "backward_layer" (see explicit_backward).
+    for _, c in configs.walk(rec.config, skip=("backward_layer",)):
         for flag in ("return_sequences", "return_state", "go_backwards", "unroll", "zero_output_for_mask"):
             if c.get(flag):
                 found.add(flag)
@@ -74,14 +65,13 @@ def features(rec: Any) -> tuple[str, ...]:
         found.add("cells")
     if "merge_mode" in outer and outer["merge_mode"] != "concat":
         found.add("merge_mode")
-    if _explicit_backward(outer):
+    if explicit_backward(outer):
         found.add("backward_layer")
-    calls = [c for c in rec.calls if c != "reset_state"]
-    if len(rec.calls) > 1:
+    if rec.stateful:
         found.add("stateful")
-    if any(c["mask"] is not None for c in calls):
+    if rec.masked:
         found.add("mask")
-    if any(c["initial_state"] is not None for c in calls):
+    if rec.has_initial_state:
         found.add("initial_state")
     return tuple(f for f in FEATURES if f in found) or ("defaults",)
 

@@ -5,8 +5,9 @@ replayed anywhere without it. The format is documented for other languages in FI
     <set>/cases.json        one entry per case: id, config, calls, array names, status
     <set>/arrays/<family>.npz   the arrays (NumPy .npy files in a zip), keyed "<case>/<name>"
 
-``generate`` is the only writer. ``load`` checks the schema and every checksum before it returns
-anything; a missing, truncated or altered file raises ``FixtureError`` naming it.
+One generator writes sets (``conformance.oracle.live.KerasOracle.generate``, through ``write``);
+``load`` checks the schema and every checksum before it returns anything; a missing, truncated or
+altered file raises ``FixtureError`` naming it. Finding a set by name: ``conformance.oracle.fixture``.
 """
 
 from __future__ import annotations
@@ -16,100 +17,45 @@ import hashlib
 import json
 import platform
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from conformance.cases import Case
+from conformance.recorded import RESET, RecordedCase
 
 SCHEMA = "keras-rnn-conformance/fixtures/1"
-ROOT = Path(__file__).resolve().parents[1] / "fixtures"
-CANONICAL = "keras-3.15.1_tensorflow-2.21.0_cpu"
 
 
 class FixtureError(Exception):
     """A fixture set that cannot be trusted: the message names the file and what is wrong."""
 
 
-@dataclass
-class FixtureCase:
-    id: str
-    family: str
-    dtype: str
-    config: dict
-    calls: list  # each {"inputs": array, "mask": array|None, "initial_state": nested|None} or "reset_state"
-    weights: list
-    training: bool
-    dropout_masks: Any  # None, [input, recurrent] for one cell, or a list of such pairs
-    outputs: list
-    status: str  # "ok", or "oracle-raised" (Keras failed on this valid configuration)
-    error: str = ""
-
-
 # --- writing ----------------------------------------------------------------------------------------
-def generate(out_dir: Path, cases: list[Case], progress: Callable[[int, int], None] | None = None) -> Path:
-    """Run every case through the installed Keras and write a fixture set to ``out_dir``."""
-    from conformance import runners
-
-    ids = [c.id for c in cases]
-    dupes = sorted({i for i in ids if ids.count(i) > 1})
-    if dupes:
-        raise FixtureError(f"duplicate case ids, refusing to write: {dupes[:3]}")
-    runners._keras().backend.clear_session()  # restart layer-name counters: same names, same bytes
-    arrays: dict[str, dict[str, np.ndarray]] = {}
-    entries, skipped = [], {}
-    for n, case in enumerate(cases):
-        try:
-            entries.append(entry(_record(case, runners), f"c{n:04d}", arrays))
-        except NotSupported as e:  # the oracle has no such configuration (e.g. Keras 2)
-            skipped[case.id] = str(e)
-        if progress:
-            progress(n + 1, len(cases))
-    return write(out_dir, arrays, entries, {
-        "generator": "rnn-conformance generate", "oracle": runners.keras_versions(), "device": _device(),
-        "not_generated": dict(sorted(skipped.items())),
-        "seed": "numpy.random.default_rng(zlib.crc32(case id)) per case (conformance/data.py)"})
-
-
-class NotSupported(Exception):
-    """The oracle cannot express this case (recorded in the manifest's not_generated)."""
-
-
-def _record(case: Case, runners: Any) -> "FixtureCase":
-    if runners.PACKAGE == "tf_keras" and case.training:
-        raise NotSupported("tf-keras draws dropout masks inside its fused layer paths; they cannot be supplied")
-    try:
-        return runners.record_live(case)
-    except (TypeError, ValueError) as e:  # raised building the layer: Keras 2 lacks the option
-        if runners.PACKAGE == "keras":
-            raise
-        raise NotSupported(f"{type(e).__name__}: {str(e)[:200]}") from None
-
-
-def entry(rec: FixtureCase, key: str, arrays: dict[str, dict[str, np.ndarray]]) -> dict:
+def entry(rec: RecordedCase, key: str, arrays: dict[str, dict[str, np.ndarray]]) -> dict:
     """A recorded case as its cases.json entry; its arrays go to ``arrays[<family file>]`` as
-    ``<key>/<name>``, floats in the case's dtype."""
+    ``<key>/<name>``: inputs, weights, states and dropout masks in the case's dtype, outputs in the
+    dtype the oracle returned them in."""
     family = _file_key(rec.family)
     store = arrays.setdefault(family, {})
 
-    def put(name: str, value: Any) -> Any:
+    def put(name: str, value: Any, cast: bool = True) -> Any:
         if value is None:
             return None
         if isinstance(value, (list, tuple)):
-            return [put(f"{name}.{i}", v) for i, v in enumerate(value)]
-        store[f"{key}/{name}"] = np.asarray(value, dtype=rec.dtype if np.asarray(value).dtype.kind == "f" else None)
+            return [put(f"{name}.{i}", v, cast) for i, v in enumerate(value)]
+        value = np.asarray(value)
+        store[f"{key}/{name}"] = value.astype(rec.dtype) if cast and value.dtype.kind == "f" else value
         return f"{key}/{name}"
 
     out = {"id": rec.id, "family": rec.family, "dtype": rec.dtype, "config": rec.config,
            "training": rec.training, "arrays": f"arrays/{family}.npz",
            "weights": put("weights", rec.weights), "dropout_masks": put("dropout", rec.dropout_masks),
-           "calls": [c if c == "reset_state" else
+           "calls": [c if c == RESET else
                      {k: put(f"call{i}.{k}", c[k]) for k in ("inputs", "mask", "initial_state")}
                      for i, c in enumerate(rec.calls)]}
     if rec.status == "ok":
-        out.update(status="ok", error="", outputs=put("outputs", rec.outputs))
+        out.update(status="ok", error="", outputs=put("outputs", rec.outputs, cast=False))
     else:  # Keras fails on a valid configuration: recorded, replayed as such
         out.update(status=rec.status, error=rec.error, outputs=[])
     return out
@@ -138,27 +84,11 @@ def _file_key(family: str) -> str:
     return family.replace("(", "_").replace(")", "")
 
 
-def _device() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"kind": "cpu", "cpu": cpu, "machine": platform.machine(), "system": platform.system()}
-
-
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- reading ----------------------------------------------------------------------------------------
-def sets(root: Path = ROOT) -> list[Path]:
-    return sorted(p.parent for p in Path(root).glob("*/manifest.json"))
-
-
 def check(set_dir: Path) -> dict:
     """Verify a set's schema and every file's sha256; return the manifest, or raise FixtureError."""
     set_dir = Path(set_dir)
@@ -190,7 +120,7 @@ def check(set_dir: Path) -> dict:
     return manifest
 
 
-def load(set_dir: Path) -> tuple[dict, list[FixtureCase]]:
+def load(set_dir: Path) -> tuple[dict, list[RecordedCase]]:
     """The manifest and the cases of a checked set, arrays loaded without pickle."""
     set_dir = Path(set_dir)
     manifest = check(set_dir)
@@ -220,8 +150,8 @@ def load(set_dir: Path) -> tuple[dict, list[FixtureCase]]:
                 raise FixtureError(f"{set_dir / e['arrays']}: no array {ref!r} (case {e['id']})")
             return npz[ref]
 
-        calls = [c if c == "reset_state" else {k: get(v) for k, v in c.items()} for c in e["calls"]]
-        out.append(FixtureCase(e["id"], e["family"], e["dtype"], e["config"], calls, get(e["weights"]),
+        calls = [c if c == RESET else {k: get(v) for k, v in c.items()} for c in e["calls"]]
+        out.append(RecordedCase(e["id"], e["family"], e["dtype"], e["config"], calls, get(e["weights"]),
                                e["training"], get(e["dropout_masks"]), get(e["outputs"]), e["status"], e["error"]))
     return manifest, out
 

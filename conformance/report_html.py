@@ -20,8 +20,9 @@ from collections import Counter, defaultdict
 from html import escape
 from typing import Any
 
-STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
-BAD = ("fail", "error", "xpass")
+from conformance.judge import OK_STATUSES, STATUSES
+
+BAD = tuple(s for s in STATUSES if s not in OK_STATUSES)
 MAX_PLOTS = 50  # each plot is ~30 kB of base64; 50 keeps a bad run's page under ~2 MB
 
 CSS = """

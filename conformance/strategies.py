@@ -23,7 +23,8 @@ from typing import Any, Sequence
 import numpy as np
 from hypothesis import strategies as st
 
-from conformance.cases import MASKS, Case, spec
+import refimpl
+from conformance.case import MASKS, MERGE_MODES, Case, spec
 from conformance.data import mask_pattern
 
 DENSE = ("SimpleRNN", "LSTM", "GRU")
@@ -33,7 +34,6 @@ ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "linear", "relu", "relu6", "el
                "softplus", "silu", "hard_silu", "mish", "tanh_shrink", "hard_tanh", "sparse_plus",
                "squareplus", "log_sigmoid", "softmax", None)
 RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid", "tanh", "linear", "softsign", "sparse_sigmoid")
-MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 _OMIT = object()
 
 
@@ -177,7 +177,6 @@ def layers_and_data(draw, layers: Sequence[str] = LAYERS, *, with_masks: bool = 
                     with_states: bool = True, **kwargs: Any) -> Drawn:
     """A config, the refimpl layer built from it with drawn weights, inputs, and maybe a mask and
     initial states. (Stateful layers are drawn only by ``layer_kwargs`` callers who ask.)"""
-    import refimpl
 
     config = draw(layer_configs(layers, **kwargs))
     shape = draw(input_shapes(config))

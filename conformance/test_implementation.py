@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.judge import judge
+from conformance.report import failure_text
+
 
 def test_matches_keras(rnn_case, rnn_suite):
-    from conformance.verify import replay_case
-
     __tracebackhide__ = True
     s = rnn_suite
-    result = replay_case(rnn_case, s.adopter + s.deviations, s.oracle, s.keras_version, s.impl)
+    result = judge(rnn_case, s.impl, s.deviations, s.oracle)
     if result.status == "skip":
         pytest.skip(f"{s.impl.name}: {result.error}")
     if result.status == "xfail":
         pytest.xfail(result.deviation.reason)
     if not result.ok:  # fail, error, or xpass (a listed deviation that now agrees: strict)
-        pytest.fail(result.report(), pytrace=False)
+        pytest.fail(failure_text(result), pytrace=False)

@@ -14,16 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import fixtures
-from conformance.adapters import AdapterError, Implementation, _wire, load
+from conformance.adapters import AdapterError, Implementation, load
+from conformance.deviations import load_adopter_deviations, load_deviations
 from conformance.features import FEATURES, features, quick
-from conformance.verify import load_adopter_deviations, load_deviations, replay_case, replay_set
+from conformance.judge import judge, judge_all
+from conformance.oracle import wire
+from conformance.oracle.fixture import FixtureOracle, find_set
+from conformance.report import failure_text
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKEN = "tests/adapters/broken.py"
-SET_DIR = fixtures.ROOT / fixtures.CANONICAL
-MANIFEST, RECORDED = fixtures.load(SET_DIR)
-ORACLE = fixtures.oracle_name(MANIFEST)
+ORACLE = FixtureOracle(find_set())
+RECORDED = ORACLE.items
 DEVIATIONS = load_deviations()
 
 
@@ -64,7 +66,7 @@ def test_supports_must_answer_true_or_a_reason():
         def supports(self, config):
             return False
 
-    with pytest.raises(AdapterError, match="expected True or a reason string"):
+    with pytest.raises(AdapterError, match="expected True or a string"):
         Implementation(Vague()).why_not(RECORDED[0])
 
 
@@ -73,18 +75,18 @@ def test_the_wire_round_trips_nested_arrays_without_pickle():
 
     buf = io.BytesIO()
     calls = [{"inputs": np.ones((2, 3), np.float16), "mask": None, "initial_state": [np.zeros(2)]}, "reset_state"]
-    _wire.send(buf, {"op": "run", "config": {"a": [1, None]}}, {"calls": calls})
+    wire.send(buf, {"op": "run", "config": {"a": [1, None]}}, {"calls": calls})
     buf.seek(0)
-    msg = _wire.receive(buf)
+    msg = wire.receive(buf)
     assert msg["op"] == "run" and msg["config"] == {"a": [1, None]} and msg["calls"][1] == "reset_state"
     assert msg["calls"][0]["inputs"].dtype == np.float16 and msg["calls"][0]["mask"] is None
-    assert _wire.receive(buf) is None
+    assert wire.receive(buf) is None
 
 
 # --- statuses ---------------------------------------------------------------------------------------
 def test_cases_an_adapter_declines_are_skipped_with_its_reason_never_passed():
     impl = load(f"{BROKEN}:SwappedGRU")
-    result = replay_case(_cases("LSTM")[0], DEVIATIONS, ORACLE, 3, impl)
+    result = judge(_cases("LSTM")[0], impl, DEVIATIONS, ORACLE)
     assert result.status == "skip" and result.error == "swapped-gru implements GRU only" and result.ok
 
 
@@ -92,8 +94,8 @@ def test_plain_contract_adapters_skip_stateful_and_training_cases_with_the_reaso
     impl = load(f"{BROKEN}:MaskIgnoringRNN")
     stateful = next(fc for fc in _cases("SimpleRNN") if len(fc.calls) > 1)
     training = next(fc for fc in _cases("SimpleRNN") if fc.training)
-    assert "stateful call sequence" in replay_case(stateful, DEVIATIONS, ORACLE, 3, impl).error
-    assert "training-mode dropout" in replay_case(training, DEVIATIONS, ORACLE, 3, impl).error
+    assert "stateful call sequence" in judge(stateful, impl, DEVIATIONS, ORACLE).error
+    assert "training-mode dropout" in judge(training, impl, DEVIATIONS, ORACLE).error
 
 
 @pytest.mark.parametrize("adapter, family, cause", [
@@ -103,20 +105,21 @@ def test_plain_contract_adapters_skip_stateful_and_training_cases_with_the_reaso
 ])
 def test_a_broken_adapter_fails_and_the_report_names_the_mistake(adapter, family, cause):
     impl = load(f"{BROKEN}:{adapter}")
-    results = [replay_case(fc, DEVIATIONS, ORACLE, 3, impl) for fc in _cases(family)]
+    results = [judge(fc, impl, DEVIATIONS, ORACLE) for fc in _cases(family)]
     failed = [r for r in results if r.status == "fail"]
     assert len(failed) >= 5, f"{adapter} should fail on {family}: {[r.status for r in results]}"
-    assert all(any(cause in d for d in r.diagnosis) for r in failed), failed[0].report()
-    assert "likely cause: " in failed[0].report()
+    assert all(any(cause in d for d in r.diagnosis) for r in failed), failure_text(failed[0])
+    assert "likely cause: " in failure_text(failed[0])
     assert failed[0].error_over_time and failed[0].error_over_time[0]["max_abs"] > 0
 
 
 def test_diagnosis_finds_nothing_for_an_unrelated_error():
     from conformance.diagnose import diagnose
+    from conformance.tolerances import tolerance_for
 
     fc = _cases("GRU")[0]
     noisy = [o + 0.01 for o in fc.outputs]
-    assert diagnose(fc, noisy) == []
+    assert diagnose(fc, noisy, tolerance_for("float64")) == []
 
 
 # --- adopter deviations -----------------------------------------------------------------------------
@@ -125,8 +128,8 @@ def test_adopter_deviations_are_strict_for_any_impl(tmp_path):
     path = tmp_path / "dev.json"
     path.write_text(json.dumps({gru.id: "we read gates in torch order, on purpose"}))
     devs = load_adopter_deviations(path)
-    assert replay_case(gru, devs, ORACLE, 3, load(f"{BROKEN}:SwappedGRU")).status == "xfail"
-    assert replay_case(gru, devs, ORACLE, 3, load("refimpl")).status == "xpass"  # strict: stale entry fails
+    assert judge(gru, load(f"{BROKEN}:SwappedGRU"), devs, ORACLE).status == "xfail"
+    assert judge(gru, load("refimpl"), devs, ORACLE).status == "xpass"  # strict: stale entry fails
 
 
 @pytest.mark.parametrize("text", ["[]", '{"x": ""}', "not json"])
@@ -152,9 +155,9 @@ def test_every_feature_column_is_reached_by_the_matrix():
 
 # --- parallel runs and the CLI ----------------------------------------------------------------------
 def test_two_processes_give_the_same_results_as_one():
-    picked = quick(RECORDED)[:40]
-    one = replay_set(SET_DIR, picked, oracle=ORACLE, keras_version=3, impl=f"{BROKEN}:SwappedGRU")
-    two = replay_set(SET_DIR, picked, oracle=ORACLE, keras_version=3, impl=f"{BROKEN}:SwappedGRU", jobs=2)
+    picked, impl = quick(RECORDED)[:40], load(f"{BROKEN}:SwappedGRU")
+    one = judge_all(ORACLE, picked, impl, DEVIATIONS)
+    two = judge_all(ORACLE, picked, impl, DEVIATIONS, jobs=2)
     assert [(r.case.id, r.status, r.error) for r in one] == [(r.case.id, r.status, r.error) for r in two]
 
 
@@ -193,7 +196,7 @@ def _pytest(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.C
 def test_plugin_runs_the_suite_for_an_impl_named_in_the_environment(tmp_path):
     out = _pytest(tmp_path, "--rnn-cases", "quick", env={"RNN_CONFORMANCE_IMPL": "refimpl"})
     assert out.returncode == 0, out.stdout[-3000:]
-    assert "rnn-conformance: implementation refimpl" in out.stdout
+    assert "rnn-conformance: implementation under test: refimpl" in out.stdout
     summary = out.stdout.splitlines()[-1]
     assert re.search(r"\d+ passed", summary) and not re.search(r"\d+ failed", summary), summary
 
@@ -227,24 +230,24 @@ class _Returns:
 
 def test_on_a_keras_quirk_another_impl_may_match_keras_or_the_documented_value_but_nothing_else():
     from conformance.adapters.refimpl_adapter import RefImpl
-    from conformance.verify import deviation_for
+    from conformance.deviations import deviation_for
 
     fc = next(fc for fc in RECORDED if fc.status == "ok" and len(fc.calls) == 1 and not fc.training
-              and (d := deviation_for(fc, DEVIATIONS, ORACLE, "fixed")) and d.kind == "values" and d.oracle_quirk)
+              and (d := deviation_for(fc, DEVIATIONS, ORACLE.name, "fixed")) and d.kind == "values" and d.oracle_quirk)
     call = fc.calls[0]
     documented = RefImpl().run(fc.config, fc.weights, call["inputs"], mask=call["mask"],
                                initial_state=call["initial_state"])
-    judge = lambda outs: replay_case(fc, DEVIATIONS, ORACLE, 3, Implementation(_Returns(outs)))  # noqa: E731
-    assert judge(fc.outputs).status == "pass"
-    assert judge(documented).status == "xfail"
-    neither = judge([o + 0.5 for o in documented])
+    verdict = lambda outs: judge(fc, Implementation(_Returns(outs)), DEVIATIONS, ORACLE)  # noqa: E731
+    assert verdict(fc.outputs).status == "pass"
+    assert verdict(documented).status == "xfail"
+    neither = verdict([o + 0.5 for o in documented])
     assert neither.status == "fail" and "matches neither" in neither.error
-    assert replay_case(fc, DEVIATIONS, ORACLE, 3).status == "xfail"  # refimpl: strict, must differ
+    assert judge(fc, load("refimpl"), DEVIATIONS, ORACLE).status == "xfail"  # refimpl: strict, must differ
 
 
 def test_the_template_adapter_loads_and_says_what_to_fill_in():
     impl = load("conformance/adapters/template.py:MyRNN")
     fc = next(fc for fc in _cases("LSTM") if impl.why_not(fc) is None)
-    result = replay_case(fc, DEVIATIONS, ORACLE, 3, impl)
+    result = judge(fc, impl, DEVIATIONS, ORACLE)
     assert result.status == "error" and "call your implementation here" in result.error
-    assert replay_case(_cases("GRU")[0], DEVIATIONS, ORACLE, 3, impl).error == "my-rnn implements LSTM only, not GRU"
+    assert judge(_cases("GRU")[0], impl, DEVIATIONS, ORACLE).error == "my-rnn implements LSTM only, not GRU"

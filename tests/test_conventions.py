@@ -18,13 +18,16 @@ import numpy as np
 import pytest
 
 from refimpl import activations
-from conformance import conventions, fixtures
+from conformance import conventions
 from conformance.adapters import AdapterError, Implementation, load
 from conformance.adapters import torch_nn
 from conformance.compare import compare
 from conformance.conventions import FRAMEWORKS, GATE_MEANING, LAYERS, gate_permutation, permute_gates
+from conformance.deviations import load_deviations
+from conformance.judge import judge
+from conformance.oracle.fixture import FixtureOracle, find_set
+from conformance.report import failure_text
 from conformance.tolerances import tolerance_for
-from conformance.verify import load_deviations, replay_case
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "conventions.md"
@@ -134,8 +137,8 @@ def test_what_torch_nn_cannot_express_is_declined_with_a_reason(config, reason):
 
 
 # --- the torch.nn adapter against the canonical fixture set ----------------------------------------
-MANIFEST, CASES = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
-ORACLE = fixtures.oracle_name(MANIFEST)
+ORACLE = FixtureOracle(find_set())
+CASES = ORACLE.items
 DEVIATIONS = load_deviations()
 
 
@@ -172,12 +175,12 @@ def test_the_torch_case_selection_is_the_adapter_contracts(torch_impl):
 @pytest.mark.parametrize("fc", TORCH_CASES)
 def test_torch_nn_matches_the_recorded_keras_outputs(fc, torch_impl):
     # Judged as `rnn-conformance verify --impl torch` judges it, Keras's known deviations included.
-    result = replay_case(fc, DEVIATIONS, ORACLE, fixtures.keras_major(MANIFEST), torch_impl)
-    assert result.status in ("pass", "xfail"), result.report()
+    result = judge(fc, torch_impl, DEVIATIONS, ORACLE)
+    assert result.status in ("pass", "xfail"), failure_text(result)
 
 
 def test_a_conversion_that_skips_the_gru_gate_permutation_fails_every_gru_case(torch_impl, monkeypatch):
     monkeypatch.setattr(torch_nn, "gate_permutation", lambda name, src, dst: list(range(len(GATE_MEANING[name]))))
     gru = [p.values[0] for p in TORCH_CASES if p.values[0].family == "GRU"]
-    passed = [fc.id for fc in gru if compare(fc.outputs, torch_impl.run(fc), tolerance_for(fc.dtype), fc.dtype).ok]
+    passed = [fc.id for fc in gru if compare(fc.outputs, torch_impl.run(fc), tolerance_for(fc.dtype)).ok]
     assert gru and not passed, f"{len(passed)} of {len(gru)} GRU cases pass with z and r swapped: {passed[:3]}"

@@ -14,33 +14,38 @@ import sys
 import pytest
 
 from conformance import fixtures
-from conformance.verify import deviation_for, load_deviations, replay_case
+from conformance.adapters import load
+from conformance.deviations import deviation_for, load_deviations
+from conformance.judge import judge
+from conformance.oracle.fixture import CANONICAL, FixtureOracle, find_set, shipped_sets
 
-SETS = fixtures.sets()
+SETS = shipped_sets()
 DEVIATIONS = load_deviations()
+REFIMPL = load("refimpl")
 
 
 def test_at_least_the_canonical_set_is_committed_and_small():
-    assert fixtures.CANONICAL in [s.name for s in SETS]
+    assert CANONICAL in [s.name for s in SETS]
     total = sum(p.stat().st_size for s in SETS for p in s.rglob("*") if p.is_file())
     assert total <= 25e6, f"fixtures/ holds {total / 1e6:.1f} MB, over the 25 MB budget"
 
 
 def _params():
     for set_dir in SETS:
-        manifest, cases = fixtures.load(set_dir)
-        oracle, major = fixtures.oracle_name(manifest), fixtures.keras_major(manifest)
-        for fc in cases:
-            dev = deviation_for(fc, DEVIATIONS, oracle)
+        oracle = FixtureOracle(set_dir)
+        for fc in oracle.items:
+            dev = deviation_for(fc, DEVIATIONS, oracle.name)
             marks = [pytest.mark.xfail(reason=dev.reason, strict=True)] if dev else []
-            yield pytest.param(fc, oracle, major, id=f"{set_dir.name}::{fc.id}", marks=marks)
+            yield pytest.param(fc, oracle, id=f"{set_dir.name}::{fc.id}", marks=marks)
 
 
-@pytest.mark.parametrize("fc, oracle, major", list(_params()))
-def test_refimpl_matches_the_recorded_keras_outputs(fc, oracle, major):
-    result = replay_case(fc, [], oracle, major)
+@pytest.mark.parametrize("fc, oracle", list(_params()))
+def test_refimpl_matches_the_recorded_keras_outputs(fc, oracle):
+    from conformance.report import failure_text
+
+    result = judge(fc, REFIMPL, [], oracle)  # deviations are applied by the xfail mark above
     if not result.ok:
-        pytest.fail(result.report(), pytrace=False)
+        pytest.fail(failure_text(result), pytrace=False)
 
 
 BLOCKER = """
@@ -69,7 +74,7 @@ def test_the_offline_env_really_has_no_tensorflow_or_keras():
 @pytest.fixture
 def copy_of_set(tmp_path):
     dst = tmp_path / "set"
-    shutil.copytree(fixtures.ROOT / fixtures.CANONICAL, dst)
+    shutil.copytree(find_set(), dst)
     return dst
 
 
@@ -108,7 +113,7 @@ def test_a_wrong_schema_is_refused(copy_of_set):
 
 
 def test_arrays_load_without_pickle_and_describe_every_call():
-    manifest, cases = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
+    manifest, cases = fixtures.load(find_set())
     assert manifest["oracle"]["keras"].startswith("3.") and manifest["device"]["kind"] == "cpu"
     stateful = next(fc for fc in cases if "calls=3" in fc.id)
     assert [c if c == "reset_state" else "call" for c in stateful.calls] == ["call", "call", "reset_state", "call"]
@@ -118,7 +123,7 @@ def test_arrays_load_without_pickle_and_describe_every_call():
 def test_diff_of_a_set_with_itself_moves_nothing():
     from conformance.diff import diff_sets
 
-    _, cases = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
+    _, cases = fixtures.load(find_set())
     moves, totals = diff_sets(cases, cases)
     assert moves == [] and totals["common"] == len(cases)
 
@@ -128,14 +133,14 @@ def test_diff_from_keras_2_to_keras_3_shows_the_hard_sigmoid_change(capsys):
 
     keras2 = [s.name for s in SETS if s.name.startswith("tf-keras-")]
     assert keras2, "the Keras 2 set is committed"
-    assert main(["diff", keras2[0], fixtures.CANONICAL]) == 0
+    assert main(["diff", keras2[0], CANONICAL]) == 0
     out = capsys.readouterr().out
     assert "recurrent_activation: 'hard_sigmoid' -> 'sigmoid'" in out  # ConvLSTM's default changed
     assert re.search(r"activation='hard_sigmoid'\s+9/9", out)  # the definition changed too
 
 
-def test_features_are_read_off_case_ids():
-    from conformance.diff import features
+def test_diff_reads_what_a_case_exercises_off_its_id():
+    from conformance.diff import id_tags
 
-    got = features("LSTM(activation='relu', go_backwards=True, units=3)-float64-B3T5F4-mask=holes-training")
+    got = id_tags("LSTM(activation='relu', go_backwards=True, units=3)-float64-B3T5F4-mask=holes-training")
     assert got == ["activation='relu'", "go_backwards=True", "mask=holes", "training"]

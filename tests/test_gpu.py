@@ -1,5 +1,5 @@
-"""cuDNN paths: the eligibility rules (conformance/cudnn.py), dispatch evidence (conformance/dispatch.py)
-and the GPU runner (conformance/gpu_run.py).
+"""cuDNN paths: the eligibility rules (conformance/gpu/cudnn.py), dispatch evidence
+(conformance/gpu/dispatch.py) and the GPU runner (conformance/gpu/run.py).
 
 Tests marked ``gpu`` need a CUDA GPU and skip elsewhere; they run on the device machine
 (docs/gpu.md). The rest run on any machine: the rules need nothing, and the dispatch and runner
@@ -20,14 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance import cudnn, dispatch, fixtures
+from conformance import fixtures
 from conformance.adapters import Implementation
 from conformance.compare import compare
 from conformance.data import mask_pattern
+from conformance.deviations import Deviation
+from conformance.gpu import cudnn, dispatch
+from conformance.oracle.fixture import find_set
 from conformance.tolerances import tolerance_for
-from conformance.verify import Deviation
 
-MANIFEST, RECORDED = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
+MANIFEST, RECORDED = fixtures.load(find_set())
 BY_ID = {fc.id: fc for fc in RECORDED}
 KERAS_BACKENDS = ("tensorflow", "torch", "jax")
 NO_GPU = "no CUDA GPU on this machine (GPU checks run on the device machine: see docs/gpu.md)"
@@ -327,19 +329,19 @@ def test_keras_jax_cudnn_wrapper_returns_go_backwards_sequences_in_input_order(j
     outputs, found = _run(jax_simulated, GO_BACKWARDS)
     assert found["path"] == "simulated-cudnn", found
     assert np.abs(outputs[0] - expected).max() > 0.01
-    assert compare([expected], [outputs[0][:, ::-1]], tolerance_for("float64"), "float64").ok
+    assert compare([expected], [outputs[0][:, ::-1]], tolerance_for("float64")).ok
 
 
 def test_keras_jax_cudnn_wrapper_agrees_going_forwards(jax_simulated):
     outputs, found = _run(jax_simulated, GO_FORWARDS)
     assert found["path"] == "simulated-cudnn"
-    assert compare(BY_ID[GO_FORWARDS].outputs[:1], outputs[:1], tolerance_for("float64"), "float64").ok
+    assert compare(BY_ID[GO_FORWARDS].outputs[:1], outputs[:1], tolerance_for("float64")).ok
 
 
 # --- the runner, as a CPU dry run -----------------------------------------------------------------
 def test_runner_dry_run_writes_a_report_and_loadable_sets_with_dispatch(tmp_path):
     _need("keras", "torch")
-    from conformance import gpu_run
+    from conformance.gpu import run as gpu_run
 
     out = tmp_path / "out"
     assert gpu_run.main(["--device", "cpu", "--impls", "keras-torch", "--limit", "2", "--tf32", "off",
@@ -360,14 +362,14 @@ def test_runner_refuses_a_gpu_run_without_a_gpu(capsys):
     _need("torch")
     if _cuda():
         pytest.skip("this machine has a GPU")
-    from conformance import gpu_run
+    from conformance.gpu import run as gpu_run
 
     assert gpu_run.main(["--out", "/nonexistent/never-written"]) == 2
     assert "no CUDA GPU on this machine" in capsys.readouterr().err
 
 
 def test_runner_selects_only_eligible_cases_by_default():
-    from conformance import gpu_run
+    from conformance.gpu import run as gpu_run
 
     for impl, backend in gpu_run.IMPLS.items():
         picked = gpu_run.select(RECORDED, impl, scope="eligible", dtypes=("float32",))
@@ -427,7 +429,7 @@ def test_dispatch_on_a_gpu_is_what_the_rules_predict(gpu_workers, backend):
 @needs_gpu
 def test_torch_nn_lstm_runs_the_cudnn_kernel():
     _need("torch")
-    from conformance.gpu_run import TorchNNOnDevice
+    from conformance.gpu.run import TorchNNOnDevice
 
     adapter = TorchNNOnDevice("cuda")
     fc = BY_ID["LSTM(units=3)-float32-B3T5F4"]
@@ -442,7 +444,7 @@ def test_torch_nn_lstm_runs_the_cudnn_kernel():
 def test_keras_jax_cudnn_lstm_keeps_processing_order_going_backwards(gpu_workers):
     outputs, found = _run(_gpu_worker(gpu_workers, "jax"), GO_BACKWARDS)
     assert found["path"] == "cudnn", found
-    c = compare(BY_ID[GO_BACKWARDS].outputs[:1], outputs[:1], tolerance_for("float64"), "float64")
+    c = compare(BY_ID[GO_BACKWARDS].outputs[:1], outputs[:1], tolerance_for("float64"))
     assert c.ok, c.message
 
 
@@ -452,7 +454,7 @@ def test_with_tf32_off_cudnn_float32_agrees_with_the_cpu_fixtures(gpu_workers):
     impl, log = _gpu_worker(gpu_workers, "torch")
     for fc in [fc for fc in RECORDED if fc.family in ("LSTM", "GRU") and fc.dtype == "float32"
                and cudnn.eligible(fc.config, backend="torch", mask=fc.calls[0]["mask"]) is True]:
-        c = compare(fc.outputs, impl.run(fc), tolerance_for("float32"), "float32")
+        c = compare(fc.outputs, impl.run(fc), tolerance_for("float32"))
         assert c.ok, f"{fc.id}: {c.message}"
 
 
@@ -460,7 +462,7 @@ def test_with_tf32_off_cudnn_float32_agrees_with_the_cpu_fixtures(gpu_workers):
 @needs_gpu
 def test_the_runner_writes_gpu_sets_with_full_device_metadata(tmp_path):
     _need("keras", "torch")
-    from conformance import gpu_run
+    from conformance.gpu import run as gpu_run
 
     out = tmp_path / "out"
     assert gpu_run.main(["--impls", "keras-torch", "--limit", "3", "--no-sweep", "--out", str(out)]) == 0
@@ -475,6 +477,6 @@ def test_the_runner_writes_gpu_sets_with_full_device_metadata(tmp_path):
 @pytest.mark.parametrize("mode, backend", list(itertools.product(["off", "on"], ["torch", "jax"])))
 def test_worker_env_sets_the_precision_switches(tmp_path, mode, backend):
     env = dispatch.worker_env(tmp_path / "log.jsonl", backend=backend, tf32=mode)
-    assert env[dispatch.TF32_ENV] == mode and env["RNN_CONFORMANCE_WORKER_HOOK"] == "conformance.dispatch"
+    assert env[dispatch.TF32_ENV] == mode and env["RNN_CONFORMANCE_WORKER_HOOK"] == "conformance.gpu.dispatch"
     if backend == "jax":
         assert env["JAX_DEFAULT_MATMUL_PRECISION"] == {"off": "highest", "on": "tensorfloat32"}[mode]

@@ -8,34 +8,35 @@ import numpy as np
 import pytest
 
 from conformance import cli
-from conformance.cases import MASKS, all_cases, select
+from conformance.case import MASKS, select
+from conformance.cases import all_cases
 from conformance.compare import compare
 from conformance.data import mask_pattern
+from conformance.deviations import DEVIATIONS_FILE, Deviation, glob, load_deviations
 from conformance.tolerances import TOLERANCES, tolerance_for
-from conformance.verify import DEVIATIONS_FILE, Deviation, _glob, load_deviations, rerun_command
 
 TOL = tolerance_for("float64")
 
 
 def test_compare_reports_count_then_shape_then_dtype_then_values():
     a = np.zeros((2, 3))
-    assert compare([a], [a, a], TOL, "float64").message == "len(outputs)=2, but should be 1"
-    assert compare([a], [np.zeros((3, 2))], TOL, "float64").message == "outputs[0].shape=(3, 2), but should be (2, 3)"
-    assert compare([a], [a.astype("float32")], TOL, "float64").message == "outputs[0].dtype=float32, but should be float64"
+    assert compare([a], [a, a], TOL).message == "len(outputs)=2, but should be 1"
+    assert compare([a], [np.zeros((3, 2))], TOL).message == "outputs[0].shape=(3, 2), but should be (2, 3)"
+    assert compare([a], [a.astype("float32")], TOL).message == "outputs[0].dtype=float32, but should be float64"
     b = a.copy()
     b[1, 2] = 1e-9
-    result = compare([a], [b], TOL, "float64")
+    result = compare([a], [b], TOL)
     assert not result.ok and result.worst == (0, (1, 2))
     assert result.message.startswith("outputs[0][1, 2]=1e-09, but should be 0.0 (abs err 1e-09 > atol 1e-12")
 
 
 def test_compare_accepts_errors_within_tolerance_and_flags_nan():
     a = np.linspace(0, 1, 6)
-    assert compare([a], [a + 5e-13], TOL, "float64").ok
+    assert compare([a], [a + 5e-13], TOL).ok
     b = a.copy()
     b[3] = np.nan
-    assert not compare([a], [b], TOL, "float64").ok
-    assert compare([b], [b.copy()], TOL, "float64").ok  # NaN where both are NaN agrees
+    assert not compare([a], [b], TOL).ok
+    assert compare([b], [b.copy()], TOL).ok  # NaN where both are NaN agrees
 
 
 def test_every_tolerance_is_named_per_dtype():
@@ -46,8 +47,8 @@ def test_every_tolerance_is_named_per_dtype():
 
 
 def test_deviation_globs_treat_brackets_literally_and_support_negation():
-    assert _glob("RNN(cell=[LSTMCell(units=3)])-x", "RNN(*cell=[LSTMCell(units=3)])-*")
-    assert not _glob("RNN(cell=L)-x", "RNN(*cell=[L])-*")
+    assert glob("RNN(cell=[LSTMCell(units=3)])-x", "RNN(*cell=[LSTMCell(units=3)])-*")
+    assert not glob("RNN(cell=L)-x", "RNN(*cell=[L])-*")
     d = Deviation(("*implementation=1*", "!*recurrent_dropout*"), "raises", ("keras-tensorflow",), "r")
     assert d.applies("LSTM(dropout=0.3, implementation=1)", "keras-tensorflow")
     assert not d.applies("LSTM(implementation=1, recurrent_dropout=0.2)", "keras-tensorflow")
@@ -78,7 +79,6 @@ def test_case_ids_are_unique_stable_and_read_like_the_call():
     assert len(cases) >= 300 and len({c.id for c in cases}) == len(cases)
     assert "GRU(units=3)-float64-B3T5F4" in {c.id for c in cases}
     assert all(c.seed == all_cases()[i].seed for i, c in enumerate(cases[:20]))
-    assert rerun_command(cases[0]).startswith("rnn-conformance verify --oracle keras --case 'SimpleRNN(")
 
 
 def test_select_filters_and_rejects_unknown_ids():
@@ -108,5 +108,5 @@ def test_cli_list_prints_ids_and_bad_filters_exit_2(capsys):
 
 
 def test_deviation_globs_support_alternatives():
-    assert _glob("ConvLSTM2D(x)-mask=holes", "ConvLSTM*-mask={right_pad,holes}")
-    assert not _glob("ConvLSTM2D(x)-mask=left_pad", "ConvLSTM*-mask={right_pad,holes}")
+    assert glob("ConvLSTM2D(x)-mask=holes", "ConvLSTM*-mask={right_pad,holes}")
+    assert not glob("ConvLSTM2D(x)-mask=left_pad", "ConvLSTM*-mask={right_pad,holes}")

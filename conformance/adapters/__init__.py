@@ -4,7 +4,8 @@ An adapter is any object (a module, a class instance) with::
 
     run(config, weights, inputs, *, mask=None, initial_state=None) -> list of numpy arrays
 
-- ``config``: the dict ``keras.layers.serialize(layer)`` returns ({"class_name", "config", ...});
+- ``config``: the dict ``keras.layers.serialize(layer)`` returns ({"class_name", "config", ...}), a
+  copy of the recorded one (an adapter may change it);
 - ``weights``: NumPy arrays in the order of Keras's ``layer.get_weights()``;
 - ``inputs``: (batch, time, features...) in the case's dtype; ``mask``: (batch, time) bool or None;
   ``initial_state``: a list like Keras's (``[h]``, ``[h, c]``; Bidirectional: forward then backward
@@ -21,9 +22,9 @@ Optional:
 - ``name``, ``version``: shown in reports and the pytest header;
 - ``run_calls(config, weights, calls, *, training=False, dropout_masks=None)``: the full protocol
   for the cases ``run`` cannot express: ``calls`` is a list of ``{"inputs", "mask",
-  "initial_state"}`` dicts and ``"reset_state"`` strings on one stateful layer, and
-  ``dropout_masks`` are the exact masks to apply in training (see docs/adapters.md). Adapters
-  without it are skipped on those cases, with that reason;
+  "initial_state"}`` dicts and ``"reset_state"`` strings on one stateful layer
+  (``conformance.recorded``), and ``dropout_masks`` are the exact masks to apply in training (see
+  docs/adapters.md). Adapters without it are skipped on those cases, with that reason;
 - either method may take a ``keras_version`` keyword (2 or 3): the oracle's major version, which
   decides a few semantics (docs/semantics.md) when verifying against a Keras 2 fixture set.
 
@@ -35,6 +36,7 @@ pytest plugin. Built in: see ``BUILTIN``; ``conformance/adapters/template.py`` i
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.util
 import inspect
@@ -76,32 +78,33 @@ class Implementation:
     def why_not(self, rec: Any) -> str | None:
         """None when the recorded case applies to this adapter, else the reason it is skipped."""
         if not self.full_protocol:
-            if any(c == "reset_state" for c in rec.calls) or len(rec.calls) > 1:
+            if rec.stateful:
                 return ("stateful call sequence (call, call, reset_state, call): needs the optional "
                         "run_calls() of the adapter contract")
             if rec.training:
                 return "training-mode dropout with supplied masks: needs the optional run_calls() of the adapter contract"
-        if getattr(self.adapter, "supports_masks", True) is False and any(
-                c != "reset_state" and c["mask"] is not None for c in rec.calls):
+        if getattr(self.adapter, "supports_masks", True) is False and rec.masked:
             return getattr(self.adapter, "mask_reason", None) or f"{self.name} takes no masks"
         supports = getattr(self.adapter, "supports", None)
         if supports is None:
             return None
-        answer = supports(rec.config)
+        answer = supports(copy.deepcopy(rec.config))
         if answer is True:
             return None
         if isinstance(answer, str) and answer:
             return answer
-        raise AdapterError(f"{self.name}.supports(config) returned {answer!r}, expected True or a reason string")
+        raise AdapterError(f"{self.spec}: supports(config) returned {answer!r}, expected True or a string "
+                           "saying why the case does not apply (see docs/adapters.md)")
 
     def run(self, rec: Any, keras_version: int = 3) -> list[np.ndarray]:
         """The recorded case's calls through the adapter; every output of every call, in order."""
+        config = copy.deepcopy(rec.config)  # the adapter's own: it may change it
         if self.full_protocol:
-            outputs = _call(self.adapter.run_calls, keras_version, rec.config, rec.weights, rec.calls,
+            outputs = _call(self.adapter.run_calls, keras_version, config, rec.weights, rec.calls,
                             training=rec.training, dropout_masks=rec.dropout_masks)
         else:
             call = rec.calls[0]
-            outputs = _call(self.adapter.run, keras_version, rec.config, rec.weights, call["inputs"],
+            outputs = _call(self.adapter.run, keras_version, config, rec.weights, call["inputs"],
                             mask=call["mask"], initial_state=call["initial_state"])
         if not isinstance(outputs, (list, tuple)):
             raise AdapterError(f"{self.name}.run returned {type(outputs).__name__}, expected a list of arrays")

@@ -1,4 +1,8 @@
-"""``--impl refimpl``: the NumPy reference through the adapter contract, full protocol included."""
+"""``--impl refimpl``: the NumPy reference through the adapter contract, full protocol included.
+
+``build`` and ``play`` are its two halves, also used by the diagnosis (which changes the built
+layer before playing the calls).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,29 @@ from typing import Any
 import numpy as np
 
 import refimpl
-from conformance.runners import flatten
+from conformance.recorded import play as play_calls
+
+
+def build(config: dict, weights: list, keras_version: int = 3) -> Any:
+    """The refimpl twin of a serialized Keras layer, with these weights."""
+    layer = refimpl.deserialize(config, keras_version=keras_version)
+    layer.set_weights(weights)
+    return layer
+
+
+def play(layer: Any, calls: list, *, training: bool = False, dropout_masks: Any = None) -> list[np.ndarray]:
+    """A recorded case's calls on a built refimpl layer; ``dropout_masks``: one [input, recurrent]
+    pair per cell."""
+    masks = None
+    if dropout_masks is not None:
+        masks = [refimpl.DropoutMasks(*pair) for pair in dropout_masks]
+        per_cell = isinstance(layer, refimpl.Bidirectional) or isinstance(layer.cell, refimpl.StackedRNNCells)
+        masks = masks if per_cell else masks[0]
+
+    def call(inputs: np.ndarray, mask: Any, initial_state: Any) -> Any:
+        return layer(inputs, mask=mask, initial_state=initial_state, training=training, dropout_masks=masks)
+
+    return play_calls(calls, call, layer.reset_state)
 
 
 class RefImpl:
@@ -21,18 +47,4 @@ class RefImpl:
 
     def run_calls(self, config: dict, weights: list, calls: list, *, training: bool = False,
                   dropout_masks: Any = None, keras_version: int = 3) -> list[np.ndarray]:
-        layer = refimpl.deserialize(config, keras_version=keras_version)
-        layer.set_weights(weights)
-        masks = None
-        if dropout_masks is not None:  # one [input, recurrent] pair per cell
-            masks = [refimpl.DropoutMasks(*pair) for pair in dropout_masks]
-            per_cell = isinstance(layer, refimpl.Bidirectional) or isinstance(layer.cell, refimpl.StackedRNNCells)
-            masks = masks if per_cell else masks[0]
-        outputs = []
-        for call in calls:
-            if call == "reset_state":
-                layer.reset_state()
-                continue
-            outputs += flatten(layer(call["inputs"], mask=call["mask"], initial_state=call["initial_state"],
-                                     training=training, dropout_masks=masks))
-        return outputs
+        return play(build(config, weights, keras_version), calls, training=training, dropout_masks=dropout_masks)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance import configs
 from conformance.conventions import FRAMEWORKS, gate_permutation, permute_gates
 
 TORCH_CLASS = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
@@ -123,7 +124,7 @@ def why_not(config: dict) -> str | None:
     unknown = sorted(set(cfg) - KNOWN_KEYS)
     if unknown:
         return f"{name}({unknown[0]}=...): an option this adapter does not know, so it may change the numbers"
-    policy = _policy_name(cfg.get("dtype"))
+    policy = configs.policy_name(cfg.get("dtype"))
     if policy is not None and policy not in DTYPES:
         return f"{name}(dtype={policy!r}): this adapter computes in one dtype, one of {DTYPES}"
     if cfg.get("time_major", False):
@@ -141,10 +142,3 @@ def why_not(config: dict) -> str | None:
         return ("GRU(reset_after=False): torch.nn.GRU has only the reset-after form, "
                 "n = tanh(W_in x + b_in + r * (W_hn h + b_hn))")
     return None
-
-
-def _policy_name(dtype: Any) -> str | None:
-    """``"float32"``, or Keras 3's serialized DTypePolicy ``{"config": {"name": ...}}``."""
-    if isinstance(dtype, dict):
-        return dtype.get("config", {}).get("name")
-    return dtype

@@ -15,8 +15,8 @@ except ImportError as e:  # pragma: no cover - a set-up error, reported as one
         f"tests/live needs Keras ({e}): pip install -e '.[keras,test]', or run the Keras-free "
         "suite with: pytest --ignore=tests/live") from None
 
-from conformance.runners import keras_versions  # noqa: E402
+from conformance.oracle.live import KerasOracle  # noqa: E402
 
 
 def pytest_report_header(config) -> list[str]:
-    return ["oracle: " + ", ".join(f"{k} {v}" for k, v in keras_versions().items())]
+    return ["oracle: " + KerasOracle().describe()]

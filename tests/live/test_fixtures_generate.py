@@ -6,13 +6,16 @@ import json
 
 from conformance import fixtures
 from conformance.cases import all_cases
+from conformance.oracle.fixture import find_set
+from conformance.oracle.live import KerasOracle
 
 SUBSET = [c for c in all_cases() if c.family in ("GRU", "ConvLSTM1D", "Bidirectional(LSTM)")][::9]
+ORACLE = KerasOracle()
 
 
 def test_regenerating_gives_identical_bytes(tmp_path):
-    a = fixtures.generate(tmp_path / "a", SUBSET)
-    b = fixtures.generate(tmp_path / "b", SUBSET)
+    a = ORACLE.generate(tmp_path / "a", SUBSET)
+    b = ORACLE.generate(tmp_path / "b", SUBSET)
     files_a = json.loads((a / "manifest.json").read_text())["files"]
     files_b = json.loads((b / "manifest.json").read_text())["files"]
     assert files_a == files_b and len(files_a) >= 4
@@ -20,11 +23,10 @@ def test_regenerating_gives_identical_bytes(tmp_path):
 
 def test_the_committed_canonical_set_matches_the_installed_keras(tmp_path):
     from conformance.diff import diff_sets
-    from conformance.runners import keras_versions
 
-    manifest, committed = fixtures.load(fixtures.ROOT / fixtures.CANONICAL)
-    assert manifest["oracle"] == keras_versions(), "regenerate the canonical set for this Keras"
-    fresh_dir = fixtures.generate(tmp_path / "fresh", SUBSET)
+    manifest, committed = fixtures.load(find_set())
+    assert manifest["oracle"] == ORACLE.versions(), "regenerate the canonical set for this Keras"
+    fresh_dir = ORACLE.generate(tmp_path / "fresh", SUBSET)
     _, fresh = fixtures.load(fresh_dir)
     moves, totals = diff_sets([fc for fc in committed if fc.id in {c.id for c in SUBSET}], fresh)
     assert totals["common"] == len(SUBSET) and moves == []
@@ -33,5 +35,5 @@ def test_the_committed_canonical_set_matches_the_installed_keras(tmp_path):
 def test_generate_refuses_duplicate_case_ids(tmp_path):
     import pytest
 
-    with pytest.raises(fixtures.FixtureError, match="duplicate case ids"):
-        fixtures.generate(tmp_path / "dup", SUBSET[:1] * 2)
+    with pytest.raises(ValueError, match="duplicate case ids"):
+        ORACLE.generate(tmp_path / "dup", SUBSET[:1] * 2)

@@ -11,16 +11,18 @@ import pytest
 from hypothesis import assume, given
 
 from conformance import strategies as rs
-from conformance.runners import keras_versions
-from conformance.verify import deviation_for, load_deviations, run_case
+from conformance.deviations import deviation_for, load_deviations
+from conformance.judge import run_live
+from conformance.oracle.live import KerasOracle
+from conformance.report import failure_text
 
-ORACLE = f"keras-{keras_versions()['backend']}"
+ORACLE = KerasOracle()
 DEVIATIONS = load_deviations()
 
 
 @given(rs.cases())
 def test_refimpl_matches_keras_on_drawn_cases(case):
-    assume(deviation_for(case, DEVIATIONS, ORACLE) is None)
-    result = run_case(case, [], ORACLE)
+    assume(deviation_for(case, DEVIATIONS, ORACLE.name) is None)
+    result = run_live(case, oracle=ORACLE)
     if not result.ok:
-        pytest.fail(result.report(), pytrace=False)
+        pytest.fail(failure_text(result), pytrace=False)

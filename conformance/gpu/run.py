@@ -1,12 +1,12 @@
 """The LSTM/GRU matrix on a CUDA GPU: which kernel ran, its error against the CPU fixtures, and
 GPU fixture sets. Run on the device machine (docs/gpu.md has the commands):
 
-    python -m conformance.gpu_run --out DIR [--impls keras-torch,keras-jax,torch.nn]
+    python -m conformance.gpu.run --out DIR [--impls keras-torch,keras-jax,torch.nn]
         [--tf32 off,on] [--dtypes float32,float64] [--scope eligible|all] [--limit N] [--no-sweep]
 
 For each implementation (Keras 3 on torch, Keras 3 on JAX, torch.nn itself) and TF32 setting it
 replays the canonical CPU set's LSTM/GRU cases (inputs and weights as recorded) on the GPU, with
-``conformance/dispatch.py`` recording which kernel ran and ``conformance/cudnn.py`` saying which
+``conformance/gpu/dispatch.py`` recording which kernel ran and ``conformance/gpu/cudnn.py`` saying which
 should have. float32 runs once per TF32 setting; other dtypes once ("n/a"). A TF32 sweep runs
 LSTM and GRU at 1 to 1000 steps against a float64 refimpl reference. It writes
 
@@ -37,10 +37,14 @@ from typing import Any
 
 import numpy as np
 
-from conformance import cudnn, dispatch, fixtures
+from conformance import configs, fixtures
 from conformance.adapters import Implementation, load
 from conformance.adapters.torch_nn import TorchNN
 from conformance.compare import compare
+from conformance.gpu import cudnn, dispatch
+from conformance.machine import cpu_device
+from conformance.oracle.fixture import CANONICAL, find_set
+from conformance.recorded import RESET
 from conformance.tolerances import tolerance_for
 
 IMPLS = {"keras-torch": "torch", "keras-jax": "jax", "torch.nn": "torch.nn"}  # name -> cudnn.BACKENDS
@@ -129,7 +133,7 @@ def run_matrix(runner: Runner, recs: list, tf32_label: str) -> tuple[list[dict],
     for rec in recs:
         why = runner.contract.why_not(rec)
         row = {"id": rec.id, "family": rec.family, "dtype": rec.dtype, "impl": runner.impl, "tf32": tf32_label,
-               "steps": int(next(c for c in rec.calls if c != "reset_state")["inputs"].shape[1]),
+               "steps": int(next(c for c in rec.calls if c != RESET)["inputs"].shape[1]),
                "expected": cudnn.expected_path(rec.config, backend=runner.backend, mask=_mask(rec))}
         if why:
             rows.append({**row, "path": "skip", "error": why})
@@ -137,7 +141,7 @@ def run_matrix(runner: Runner, recs: list, tf32_label: str) -> tuple[list[dict],
         outputs, error, found = runner.run(rec)
         row.update(path=found["path"], evidence=found["evidence"], error=error)
         if outputs is not None:
-            c = compare(rec.outputs, outputs, tolerance_for(rec.dtype), rec.dtype)
+            c = compare(rec.outputs, outputs, tolerance_for(configs.precision(rec.config, rec.dtype)))
             row.update(max_abs=c.max_abs, max_rel=c.max_rel, within_tolerance=c.ok, message=c.message)
         rows.append(row)
         produced.append((rec, outputs, error, {"path": found["path"], "evidence": found["evidence"]}))
@@ -199,7 +203,7 @@ def float32_floor(refimpl: Any) -> list[dict]:
 
 # --- device metadata and fixture sets ------------------------------------------------------------------
 def device_metadata(device: str) -> dict:
-    meta = {**fixtures._device(), "kind": device}
+    meta = {**cpu_device(), "kind": device}
     if device != "gpu":
         return meta
     import torch
@@ -226,7 +230,7 @@ def write_set(out_dir: Path, produced: list[tuple], *, oracle: dict, device: dic
                                   error="" if outputs is not None else error[:300])
         entries.append({**fixtures.entry(ran, f"c{n:04d}", arrays), "dispatch": found})
     fixtures.write(out_dir, arrays, entries, {
-        "generator": "python -m conformance.gpu_run", "oracle": oracle, "device": device, "not_generated": {},
+        "generator": "python -m conformance.gpu.run", "oracle": oracle, "device": device, "not_generated": {},
         "seed": f"inputs, weights and masks copied from {source.name} (its cases.json sha256 "
                 f"{fixtures._sha256(source / 'cases.json')[:16]}...)",
         "selection": selection})
@@ -288,14 +292,14 @@ def render(table: list[dict], sweep: list[dict], mismatches: list[dict], skipped
 
 # --- main ---------------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m conformance.gpu_run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m conformance.gpu.run", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True, type=Path, help="report.json, summary.txt, gpu-sets.tar.gz go here")
     p.add_argument("--impls", default="keras-torch,keras-jax,torch.nn")
     p.add_argument("--tf32", default="off,on", help="comma-separated: off, on, default")
     p.add_argument("--dtypes", default="float32,float64")
     p.add_argument("--scope", choices=["eligible", "all"], default="eligible",
                    help="eligible: cases cudnn.py expects on cuDNN; all: every LSTM/GRU case (checks fall-backs too)")
-    p.add_argument("--set", default=fixtures.CANONICAL, help="the CPU fixture set to replay (name under fixtures/)")
+    p.add_argument("--set", default=CANONICAL, help="the CPU fixture set to replay (a shipped set's name or a directory)")
     p.add_argument("--limit", type=int, default=0, help="at most N cases per implementation (0: all)")
     p.add_argument("--no-sweep", action="store_true")
     p.add_argument("--device", choices=["gpu", "cpu"], default="gpu", help="cpu: a dry run of the pipeline")
@@ -313,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
                   "or pass --device cpu for a dry run", file=sys.stderr)
             return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    source = fixtures.ROOT / args.set
+    source = find_set(args.set)
     _, recorded = fixtures.load(source)
     device = device_metadata(args.device)
     work = Path(tempfile.mkdtemp(prefix="gpu_run-"))

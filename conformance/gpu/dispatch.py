@@ -3,7 +3,7 @@
 A silent fallback must not pass as a cuDNN result (torch's backend swallows cuDNN failures, every
 backend falls back off a GPU), so a GPU run is judged by what ran, not by what was configured.
 
-Inside a Keras worker (``conformance/adapters/_keras_worker.py``): ``worker_env`` names this module
+Inside a Keras worker (``conformance/oracle/worker.py``): ``worker_env`` names this module
 in ``RNN_CONFORMANCE_WORKER_HOOK``, so the worker calls ``install`` right after importing Keras;
 it wraps the functions Keras dispatches through (``TARGETS``) and each wrapped call appends one
 JSON line to the log named by ``RNN_CONFORMANCE_DISPATCH_LOG``:
@@ -40,11 +40,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
+from conformance.adapters.keras_backend import KerasBackend
+
 LOG_ENV = "RNN_CONFORMANCE_DISPATCH_LOG"
 TF32_ENV = "RNN_CONFORMANCE_TF32"
 SIMULATE_ENV = "RNN_CONFORMANCE_SIMULATE_CUDNN"
 TF32_MODES = ("off", "on", "default")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the folder holding the conformance package
 CUDNN, FUSED_LOOP, GENERIC, SIMULATED = "cudnn", "fused-loop", "generic", "simulated-cudnn"
 PROFILE, JAX_RNN = "profile", "jax-rnn"  # paths decided when the call returns
 
@@ -102,7 +104,6 @@ class DispatchLog:
 def traced_keras(backend: str, *, workdir: Path, device: str = "gpu", tf32: str = "default",
                  simulate: bool = False) -> tuple[Any, DispatchLog]:
     """A Keras-on-``backend`` adapter whose worker records dispatch, and the log to read."""
-    from conformance.adapters.keras_backend import KerasBackend
 
     fd, name = tempfile.mkstemp(prefix=f"dispatch-{backend}-{device}-tf32-{tf32}-", suffix=".jsonl", dir=workdir)
     os.close(fd)

@@ -2,8 +2,8 @@
 
 Read from the Keras 3.15.1 source (``keras/src/layers/rnn/{lstm,gru,bidirectional}.py`` and
 ``keras/src/backend/{tensorflow,torch,jax}/rnn.py``); each rule cites the function it comes from.
-Not yet confirmed on a GPU: ``bench/gpu_run.py`` records which kernel actually ran
-(``conformance/dispatch.py``) and compares it with ``expected_path``. docs/gpu.md has the prose.
+Not yet confirmed on a GPU: ``conformance/gpu/run.py`` records which kernel actually ran
+(``conformance/gpu/dispatch.py``) and compares it with ``expected_path``. docs/gpu.md has the prose.
 
 How the fallback works: ``LSTM.inner_loop`` / ``GRU.inner_loop`` try ``backend.lstm`` /
 ``backend.gru`` when ``use_cudnn`` is "auto" or True and ``recurrent_dropout`` is 0; a backend that
@@ -28,10 +28,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from conformance import configs
+from conformance.adapters.torch_nn import why_not
+
 KERAS_VERSION = "3.15.1"
 BACKENDS = ("tensorflow", "torch", "jax", "torch.nn")
 CUDNN, FUSED_LOOP, GENERIC = "cudnn", "fused-loop", "generic"
-PATHS = (CUDNN, FUSED_LOOP, GENERIC)
 FUSED_LAYERS = ("LSTM", "GRU")
 TORCH_NN_LAYERS = ("SimpleRNN", "LSTM", "GRU")  # torch.nn.RNN(tanh/relu) has a cuDNN kernel too
 
@@ -149,18 +151,13 @@ FUSED_BIDIRECTIONAL = {"torch": ("LSTM", "GRU"), "jax": ("LSTM",)}  # jax: bidir
 
 
 def _policy(cfg: dict) -> str:
-    dtype = cfg.get("dtype", "float32")
-    if isinstance(dtype, dict):  # Keras 3 serializes a DTypePolicy
-        dtype = dtype.get("config", {}).get("name", "float32")
-    return str(dtype or "float32")
+    return configs.policy_name(cfg.get("dtype")) or "float32"
 
 
 def _check(config: dict, backend: str, mask: Any) -> tuple[bool | str, str]:
     """(True or the reason, the path that runs) for one LSTM/GRU layer config."""
     name, cfg = config.get("class_name"), config.get("config", {})
     if backend == "torch.nn":
-        from conformance.adapters.torch_nn import why_not
-
         reason = why_not(config)
         if reason:
             return f"torch.nn: {reason}", GENERIC
@@ -223,7 +220,7 @@ def _decide(config: dict, backend: str, mask: Any) -> tuple[bool | str, str]:
 # --- where a cuDNN path differs from the generic loop -------------------------------------------
 # Each entry: backends it concerns, case-id globs in deviations.json's style (every glob must
 # match), what differs, the source, and whether a GPU run has confirmed it ("from source" until
-# bench/gpu_run.py has run). Confirmed entries become deviations.json entries for the GPU oracles.
+# conformance/gpu/run.py has run). Confirmed entries become deviations.json entries for the GPU oracles.
 KNOWN_DIFFERENCES: tuple[dict, ...] = (
     {"id": "padded-steps-are-zeros", "backends": ["tensorflow"],
      "match": ["{LSTM,GRU}(*return_sequences=True*", "*-mask=right_pad*", "!*zero_output_for_mask=True*"],
@@ -272,7 +269,7 @@ KNOWN_DIFFERENCES: tuple[dict, ...] = (
                "jax_default_matmul_precision is 'highest'/'float32'; the generic loop's matmuls "
                "follow other flags (torch: cuda.matmul, default IEEE)",
      "source": "torch/backends/cudnn/__init__.py, jax/experimental/rnn.py:_lstm_cudnn_allow_tf32",
-     "status": "from source; sizes measured by bench/gpu_run.py"},
+     "status": "from source; sizes measured by conformance/gpu/run.py"},
     {"id": "jax-float64-lstm", "backends": ["jax"], "match": ["LSTM(*", "*-float64-*"],
      "effect": "jax.experimental.rnn documents float32 only (its TODO), yet its lowering accepts "
                "float64 and Keras attempts it: whether cuDNN computes in float64 is to be seen",

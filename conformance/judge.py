@@ -1,0 +1,177 @@
+"""Judging: a recorded case run through an implementation under test, compared with the oracle's
+outputs, known deviations applied; and many cases at once, in worker processes if asked.
+
+Statuses: pass; fail (numbers, shapes or counts differ); error (the implementation raised, or the
+oracle raised on a case not listed as a known deviation); xfail (a listed deviation failed as
+documented); xpass (a listed deviation passed: the entry is stale, which counts as a failure, as
+pytest's strict xfail does); skip (the case does not apply to the implementation: the reason is
+kept and reported, and a skip is never counted as a pass).
+
+Where Keras itself departs from its documented semantics (a deviations.json entry for every
+implementation), refimpl must differ from Keras (strict). Another implementation may reproduce
+Keras there (pass) or compute the documented value, as refimpl does (xfail); anything else fails.
+
+The tolerance of a case is that of the least precise dtype any of its layers computes in
+(``configs.precision``): a float64 Bidirectional around a float32 LSTM is judged as float32.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from conformance import configs
+from conformance.adapters import Implementation, load
+from conformance.adapters.refimpl_adapter import RefImpl
+from conformance.cases import all_cases
+from conformance.compare import Comparison, compare
+from conformance.deviations import Deviation
+from conformance.diagnose import diagnose, error_over_time
+from conformance.features import features
+from conformance.oracle.live import KerasOracle
+from conformance.recorded import RecordedCase
+from conformance.tolerances import Tolerance, tolerance_for
+
+OK_STATUSES = ("pass", "xfail", "skip")  # the rest (fail, error, xpass) fail a run
+STATUSES = ("pass", "fail", "error", "xfail", "xpass", "skip")
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    id: str
+    family: str
+    dtype: str
+
+
+@dataclass
+class CaseResult:
+    case: CaseInfo
+    status: str
+    comparison: Comparison | None = None
+    error: str = ""  # what raised, or why the case was skipped
+    deviation: Deviation | None = None
+    config: dict | None = None
+    precision: str = ""  # the dtype the case is judged at: its least precise layer's
+    tolerance: Tolerance | None = None
+    seconds: float = 0.0
+    oracle_kind: str = "fixtures"  # "fixtures" or "keras" (live)
+    set_option: str | None = None  # the --set that selects the oracle's set again (None: the default)
+    impl: str = "refimpl"  # the --impl that selects the implementation again
+    features: tuple[str, ...] = ()
+    error_over_time: list | None = None  # failing cases: per output, the worst error at each step
+    diagnosis: list[str] = field(default_factory=list)
+    drawn: str | None = None  # a case outside the matrix (the fuzzer's): its repr, to rerun it
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+
+def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], oracle: Any) -> CaseResult:
+    """A recorded case through ``impl``, judged against ``oracle``'s outputs (``oracle``: a
+    FixtureOracle or KerasOracle; its name selects deviations, its major version the semantics)."""
+    start = time.perf_counter()
+    deviation = next((d for d in deviations if d.applies(rec.id, oracle.name, impl.name)), None)
+    precision = configs.precision(rec.config, rec.dtype)
+    tol = tolerance_for(precision)
+    base = dict(deviation=deviation, config=rec.config, precision=precision, tolerance=tol, oracle_kind=oracle.kind,
+                set_option=oracle.set_option, impl=impl.spec, features=features(rec))
+
+    def done(status: str, **kwargs: Any) -> CaseResult:
+        return CaseResult(CaseInfo(rec.id, rec.family, rec.dtype), status,
+                          seconds=time.perf_counter() - start, **{**base, **kwargs})
+
+    why = impl.why_not(rec)
+    if why:
+        return done("skip", error=why, deviation=None)
+    if rec.status == "oracle-raised":
+        status = "xfail" if deviation and deviation.kind in ("raises", "any") else "error"
+        return done(status, error=f"Keras raised (the oracle, on this valid configuration): {rec.error}")
+    try:
+        actual = impl.run(rec, oracle.major)
+    except Exception as e:
+        if deviation and deviation.kind == "any":
+            return done("xfail", error=f"{impl.name} raised {type(e).__name__}: {e}")
+        tb = traceback.format_exc(limit=-3)
+        return done("error", error=f"{impl.name} raised {type(e).__name__}: {str(e)[:2000]}\n{tb}")
+    comparison = compare(rec.outputs, actual, tol)
+    error = ""
+    if deviation is None:
+        status = "pass" if comparison.ok else "fail"
+    elif deviation.kind == "values" and deviation.oracle_quirk and impl.name != "refimpl":
+        status, error = _judge_quirk(rec, actual, comparison, tol, oracle.major)
+    elif deviation.kind in ("values", "any"):
+        status = "xpass" if comparison.ok else "xfail"
+    else:  # listed as "Keras raises", but Keras ran
+        status = "xpass"
+    result = done(status, comparison=comparison, error=error)
+    if status == "fail":
+        result.error_over_time = error_over_time(rec, actual)
+        result.diagnosis = diagnose(rec, actual, tol, oracle.major)
+    return result
+
+
+def _judge_quirk(rec: RecordedCase, actual: list, comparison: Comparison, tol: Tolerance,
+                 keras_version: int) -> tuple[str, str]:
+    """Another implementation on a case where Keras departs from its documented semantics: it may
+    reproduce Keras (pass) or compute the documented value, which refimpl computes (xfail); matching
+    neither fails."""
+    if comparison.ok:
+        return "pass", ""
+    documented = RefImpl().run_calls(rec.config, rec.weights, rec.calls, training=rec.training,
+                                     dropout_masks=rec.dropout_masks, keras_version=keras_version)
+    if compare(documented, actual, tol).ok:
+        return "xfail", ""
+    return "fail", ("matches neither Keras's recorded output nor the documented semantics that refimpl "
+                    "computes")
+
+
+def run_live(case: Any, *, oracle: Any = None, impl: Implementation | None = None,
+             deviations: list[Deviation] = ()) -> CaseResult:
+    """One case (a matrix case, or any ``Case``) recorded by the live Keras oracle and judged."""
+    oracle = oracle or KerasOracle()
+    result = judge(oracle.record(case), impl or load("refimpl"), list(deviations), oracle)
+    if case.id not in {c.id for c in all_cases()}:
+        result.drawn = repr(case)
+    return result
+
+
+def judge_all(oracle: Any, items: list, impl: Implementation, deviations: list[Deviation], *, jobs: int = 1,
+              progress: Callable[[int, int, CaseResult], None] | None = None) -> list[CaseResult]:
+    """``oracle``'s items (matrix cases for the live oracle, recorded cases for a fixture set)
+    through ``impl``, in this process or in ``jobs`` worker processes (same results, same order)."""
+    if jobs > 1 and len(items) > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+            initargs=(oracle, [i.id for i in items], impl.spec, deviations))
+        with pool:
+            chunk = max(1, min(16, len(items) // (4 * jobs)))
+            return _collect(pool.map(_worker_case, range(len(items)), chunksize=chunk), len(items), progress)
+    return _collect((judge(oracle.recorded(i), impl, deviations, oracle) for i in items), len(items), progress)
+
+
+def _collect(stream: Iterable[CaseResult], n: int, progress: Callable | None) -> list[CaseResult]:
+    results = []
+    for i, result in enumerate(stream, 1):
+        results.append(result)
+        if progress:
+            progress(i, n, result)
+    return results
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(oracle: Any, ids: list[str], spec: str, deviations: list[Deviation]) -> None:
+    by_id = {i.id: i for i in oracle.items}
+    _WORKER.update(oracle=oracle, items=[by_id[i] for i in ids], impl=load(spec), deviations=deviations)
+
+
+def _worker_case(index: int) -> CaseResult:
+    w = _WORKER
+    return judge(w["oracle"].recorded(w["items"][index]), w["impl"], w["deviations"], w["oracle"])

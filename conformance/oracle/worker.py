@@ -1,0 +1,67 @@
+"""A Keras worker process: reads requests on stdin, runs Keras, replies on stdout (``wire.py``).
+
+Started by ``remote.Worker`` with ``KERAS_BACKEND`` set (``python -m conformance.oracle.worker``).
+Each "run" request is played by the live oracle's ``KerasOracle.play_config``: the layer built from
+its config, the weights set, the dropout masks pinned, the calls made; a Keras exception is replied
+as text, and the worker goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+
+from conformance.oracle import wire
+from conformance.oracle.live import KerasOracle
+
+
+def _versions(keras) -> dict:
+    backend = keras.backend.backend()
+    out = {"keras": keras.__version__, "backend": backend}
+    module = __import__(backend)
+    out[backend] = module.__version__
+    if backend == "jax":
+        import jax
+
+        out["devices"] = ", ".join(str(d) for d in jax.devices())
+    elif backend == "torch":
+        import torch
+
+        out["devices"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        out["cudnn"] = str(torch.backends.cudnn.version()) if torch.cuda.is_available() else ""
+    return out
+
+
+def main() -> None:
+    out = os.fdopen(os.dup(1), "wb")  # the protocol's channel; anything printed goes to stderr
+    os.dup2(2, 1)
+    oracle = KerasOracle("keras")
+    keras = oracle.keras
+
+    hook = os.environ.get("RNN_CONFORMANCE_WORKER_HOOK")  # e.g. conformance.gpu.dispatch (docs/gpu.md)
+    if hook:
+        importlib.import_module(hook).install()
+    stdin = sys.stdin.buffer
+    while True:
+        req = wire.receive(stdin)
+        if req is None:
+            return
+        try:
+            if req["op"] == "versions":
+                wire.send(out, {"ok": True, "versions": _versions(keras)}, {})
+            else:
+                outputs = oracle.play_config(req["config"], req["weights"], req["calls"], training=req["training"],
+                                             dropout_masks=req["dropout_masks"])
+                keras.backend.clear_session()  # drop the layer and the backend's caches: bounded memory
+                wire.send(out, {"ok": True}, {"outputs": outputs})
+        except Exception as e:
+            tb = traceback.format_exc(limit=-4)
+            wire.send(out, {"ok": False, "error": f"Keras ({keras.backend.backend()}) raised "
+                                                   f"{type(e).__name__}: {str(e)[:800]}\n{tb}"}, {})
+
+
+if __name__ == "__main__":
+    main()

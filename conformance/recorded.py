@@ -1,0 +1,77 @@
+"""A recorded case: one configuration's inputs and the oracle's outputs, and how its calls are played.
+
+A ``RecordedCase`` is what a fixture set holds for one case and what the live oracle produces in
+memory: the serialized Keras config, the weights, the calls with their inputs, masks and initial
+states, the dropout masks of a training-mode case, and the outputs Keras gave (or the error it
+raised). Every implementation is judged against one.
+
+Calls: a list of ``{"inputs", "mask", "initial_state"}`` dicts (``Call``), with ``RESET``
+(``"reset_state"``) between two calls of a stateful layer; ``play`` runs such a list on any
+implementation and collects every output of every call, flattened, in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypedDict
+
+import numpy as np
+
+Array = np.ndarray
+RESET = "reset_state"
+
+
+class Call(TypedDict):
+    """One call's arguments, as adapters receive them: ``Call(inputs=x, mask=None, initial_state=None)``."""
+
+    inputs: Array  # (batch, time, features...) in the case's dtype
+    mask: Array | None  # (batch, time) bool
+    initial_state: Any  # None, or one array per state (a list per cell for stacked cells)
+
+
+@dataclass
+class RecordedCase:
+    id: str
+    family: str  # the table row: SimpleRNN, ConvLSTM2D, RNN(LSTMCell), Bidirectional(GRU), ...
+    dtype: str  # the dtype the case was built in (inputs, weights and states are in it)
+    config: dict  # keras.layers.serialize(layer)
+    calls: list  # Call dicts and RESET
+    weights: list  # in Keras's get_weights() order
+    training: bool
+    dropout_masks: Any  # None, or one [input, recurrent] pair per cell (each None, an array, or per gate)
+    outputs: list  # every output of every call, flattened
+    status: str  # "ok", or "oracle-raised" (Keras failed on this valid configuration)
+    error: str = ""
+
+    @property
+    def masked(self) -> bool:
+        return any(c != RESET and c["mask"] is not None for c in self.calls)
+
+    @property
+    def has_initial_state(self) -> bool:
+        return any(c != RESET and c["initial_state"] is not None for c in self.calls)
+
+    @property
+    def stateful(self) -> bool:
+        """More than one call on the same layer (call, call, reset_state, call)."""
+        return len(self.calls) > 1
+
+
+def flatten(tree: Any) -> list[Array]:
+    """Nested lists/tuples of arrays (or anything ``np.asarray`` reads) -> a flat list of arrays."""
+    if isinstance(tree, (list, tuple)):
+        return [x for t in tree for x in flatten(t)]
+    return [np.asarray(tree)]
+
+
+def play(calls: Sequence[Any], call: Callable[[Array, Array | None, Any], Any],
+         reset: Callable[[], None]) -> list[Array]:
+    """Run ``calls`` on one layer: ``call(inputs, mask, initial_state)`` for each call (its return
+    value flattened into the outputs), ``reset()`` for each ``RESET``."""
+    outputs: list[Array] = []
+    for c in calls:
+        if c == RESET:
+            reset()
+        else:
+            outputs += flatten(call(c["inputs"], c["mask"], c["initial_state"]))
+    return outputs

@@ -1,0 +1,136 @@
+"""One conformance run, as the CLI and the pytest plugin both describe it: which implementation,
+against which oracle (a fixture set, or live Keras), on which cases, with which deviations.
+
+``Session.open(...)`` turns the user's options into those objects and says in one line what is
+wrong when it cannot (``UsageError``); ``session.run()`` judges the selected cases. Choosing a
+fixture set and the ``--cases quick`` selection live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from conformance.adapters import AdapterError, Implementation, load
+from conformance.case import select
+from conformance.deviations import Deviation, load_adopter_deviations, load_deviations, stale_deviations
+from conformance.features import quick
+from conformance.fixtures import FixtureError
+from conformance.judge import CaseResult, judge_all
+from conformance.oracle.fixture import CANONICAL, FixtureOracle, SetNotFound, find_set
+from conformance.oracle.live import KerasOracle
+
+CASE_MODES = ("full", "quick")
+
+
+class UsageError(Exception):
+    """A user's mistake in the options: the message is one line that says what to do instead."""
+
+
+@dataclass
+class Session:
+    impl: Implementation
+    oracle: Any  # FixtureOracle or KerasOracle
+    items: list  # the selected cases: recorded ones (fixtures) or matrix cases (live)
+    deviations: list[Deviation]  # the project's and the adopter's
+    adopter: list[Deviation]  # the adopter's own, from --deviations
+    adopter_path: str | None
+    mode: str  # "full" or "quick"
+    full_matrix: bool  # no filter narrowed the cases
+
+    @classmethod
+    def open(cls, *, impl: str = "refimpl", oracle: str = "fixtures", set_name: str | None = None,
+             cases: str = "full", layers: Iterable[str] | None = None, dtypes: Iterable[str] | None = None,
+             ids: Iterable[str] | None = None, deviations: str | None = None) -> Session:
+        if cases not in CASE_MODES:
+            raise UsageError(f"--cases {cases}: expected one of {', '.join(CASE_MODES)}")
+        source = open_oracle(oracle, set_name)
+        try:
+            chosen = select(source.items, layers=layers, dtypes=dtypes, ids=ids)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if not chosen:
+            raise UsageError("no case matches those filters (list them with `rnn-conformance list`)")
+        full_matrix = len(chosen) == len(source.items)
+        if cases == "quick":
+            keep = quick_ids(source)
+            chosen = [c for c in chosen if c.id in keep]
+        try:
+            implementation = load(impl)
+            adopter = load_adopter_deviations(deviations) if deviations else []
+        except (AdapterError, ValueError) as e:
+            raise UsageError(str(e)) from None
+        return cls(implementation, source, chosen, load_deviations() + adopter, adopter, deviations, cases,
+                   full_matrix and cases == "full")
+
+    def run(self, *, jobs: int = 1, progress: Callable[[int, int, CaseResult], None] | None = None
+            ) -> list[CaseResult]:
+        try:
+            return judge_all(self.oracle, self.items, self.impl, self.deviations, jobs=jobs, progress=progress)
+        except AdapterError as e:  # the adapter breaks the contract (e.g. supports() answers False)
+            raise UsageError(str(e)) from None
+
+    def stale_project_deviations(self) -> list[Deviation]:
+        """deviations.json entries for this oracle and implementation that match no case (only
+        meaningful on the full matrix)."""
+        return stale_deviations(self.items, self.oracle.name, self.impl.name,
+                                [d for d in self.deviations if d not in self.adopter])
+
+    def stale_adopter_entries(self) -> list[str]:
+        return [d.match[0] for d in self.adopter
+                if not any(d.applies(i.id, self.oracle.name, self.impl.name) for i in self.items)]
+
+    def header(self) -> list[str]:
+        lines = [f"oracle: {self.oracle.describe()}",
+                 f"implementation under test: {self.impl.name} {self.impl.version} (--impl {self.impl.spec}); "
+                 f"{len(self.items)} cases ({self.mode})"]
+        if self.adopter_path:
+            lines.append(f"{len(self.adopter)} deviations of the implementation from {self.adopter_path}")
+        return lines
+
+
+def open_oracle(kind: str, set_name: str | None = None) -> Any:
+    """The oracle the options name: a fixture set (``kind="fixtures"``), or the installed Keras."""
+    if kind == "keras":
+        if set_name:
+            raise UsageError("--set chooses a fixture set; it does not go with --oracle keras")
+        return live_oracle()
+    if kind != "fixtures":
+        raise UsageError(f"--oracle {kind}: expected 'fixtures' or 'keras'")
+    try:
+        return FixtureOracle(find_set(set_name))
+    except (SetNotFound, FixtureError) as e:
+        raise UsageError(str(e)) from None
+
+
+def live_oracle(package: str = "keras") -> Any:
+    """The installed Keras as the oracle, or UsageError saying which extra installs it."""
+    oracle = KerasOracle(package)
+    try:
+        oracle.versions()
+    except ImportError as e:
+        extra = "keras2" if package == "tf_keras" else "keras"
+        raise UsageError(f"the live Keras oracle needs {package} ({e}): pip install "
+                         f"'keras-rnn-conformance[{extra}]', or use the fixture oracle (the default)") from None
+    return oracle
+
+
+def quick_ids(oracle: Any) -> set[str]:
+    """The ``--cases quick`` selection: the fewest cases that still cover every layer x feature
+    and layer x dtype pair (``features.quick``) of the oracle's set; the live oracle uses the
+    canonical set's recording of the matrix to read features off."""
+    if isinstance(oracle, FixtureOracle):
+        return {r.id for r in quick(oracle.items)}
+    try:
+        return {r.id for r in quick(FixtureOracle(find_set(CANONICAL)).items)}
+    except (SetNotFound, FixtureError) as e:
+        raise UsageError(f"--cases quick needs the canonical fixture set to read features off: {e}") from None
+
+
+def set_dir_of(name: str) -> Path:
+    """A set's directory for ``diff`` and ``fixtures check``, or UsageError listing the sets."""
+    try:
+        return find_set(name)
+    except SetNotFound as e:
+        raise UsageError(str(e)) from None

@@ -1,0 +1,137 @@
+"""The package's shape: no import circles in refimpl/ or conformance/, no lazy imports standing in
+for a circle in refimpl/, refimpl on NumPy alone, and an oracle that never imports refimpl."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("refimpl", "conformance")
+ORACLE_MODULES = ("conformance.oracle.live", "conformance.oracle.worker", "conformance.oracle.remote",
+                  "conformance.oracle.fixture", "conformance.oracle.wire")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, *, nested: bool | None = None) -> set[str]:
+    """The project modules ``name`` imports (at module level, inside functions, or both when
+    ``nested`` is None); ``from package import module`` counts as importing the module."""
+    tree = ast.parse(MODULES[name].read_text())
+    top = set(map(id, tree.body))
+    found = set()
+    for node in ast.walk(tree):
+        if nested is not None and (id(node) not in top) != nested:
+            continue
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {t for t in targets if t in MODULES and t != name}
+    # `if TYPE_CHECKING:` blocks never run
+    return found - _type_checking_only(tree)
+
+
+def _type_checking_only(tree: ast.Module) -> set[str]:
+    out = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", "") == "TYPE_CHECKING":
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.ImportFrom) and sub.module:
+                    out |= {sub.module} | {f"{sub.module}.{a.name}" for a in sub.names}
+    return out
+
+
+GRAPH = {name: _imports(name) for name in MODULES}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_imports_another_in_a_circle(package):
+    graph = {k: {v for v in vs if v.startswith(package) and v != package} for k, vs in GRAPH.items()
+             if k.startswith(package) and k != package}  # a package's __init__ re-exports: not a circle
+    cycle = _cycle(graph)
+    assert cycle is None, " -> ".join(cycle)
+
+
+def test_refimpl_imports_its_own_modules_at_the_top_only():
+    lazy = {name: sorted(_imports(name, nested=True)) for name in MODULES if name.startswith("refimpl")}
+    assert not {k: v for k, v in lazy.items() if v}, lazy
+
+
+def test_refimpl_depends_on_numpy_alone():
+    third_party = set()
+    for name, path in MODULES.items():
+        if name.startswith("refimpl"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, (ast.Import, ast.ImportFrom)) and getattr(node, "level", 0) == 0:
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                    third_party |= {n.split(".")[0] for n in names} - set(sys.stdlib_module_names)
+    assert third_party <= {"numpy", "refimpl"}, third_party
+
+
+def _reachable(start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        parents = [".".join(node.split(".")[:i]) for i in range(1, node.count(".") + 1)]
+        todo += list(GRAPH.get(node, ())) + [p for p in parents if p in MODULES]
+    return seen
+
+
+@pytest.mark.parametrize("module", ORACLE_MODULES)
+def test_the_oracle_never_imports_the_reference_implementation(module):
+    reached = _reachable(module)
+    assert not {m for m in reached if m.split(".")[0] == "refimpl" or m == "conformance.adapters.refimpl_adapter"}, \
+        sorted(reached)
+
+
+def test_the_oracle_imports_with_refimpl_unimportable():
+    code = ("import importlib.abc, sys\n"
+            "class Block(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name.split('.')[0] == 'refimpl': raise ImportError('blocked: ' + name)\n"
+            "sys.meta_path.insert(0, Block())\n"
+            + "".join(f"import {m}\n" for m in ORACLE_MODULES))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
