@@ -82,9 +82,9 @@ class Session:
                 if not any(d.applies(i.id, self.oracle.name, self.impl.name) for i in self.items)]
 
     def header(self) -> list[str]:
+        impl = " ".join(filter(None, (self.impl.name, self.impl.version)))
         lines = [f"oracle: {self.oracle.describe()}",
-                 f"implementation under test: {self.impl.name} {self.impl.version} (--impl {self.impl.spec}); "
-                 f"{len(self.items)} cases ({self.mode})"]
+                 f"implementation under test: {impl} (--impl {self.impl.spec}); {len(self.items)} cases ({self.mode})"]
         if self.adopter_path:
             lines.append(f"{len(self.adopter)} deviations of the implementation from {self.adopter_path}")
         return lines
