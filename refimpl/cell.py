@@ -113,9 +113,11 @@ class RNNCell(Layer, abstract=True):
         bare = not isinstance(states, (list, tuple))
         states = [np.asarray(s, dtype) for s in ([states] if bare else states)]
         expected = [s.shape for s in self.get_initial_state(inputs.shape[0])]
-        if [s.shape for s in states] != expected:
-            raise ValueError(f"{self.name}: states shapes={[s.shape for s in states]}, expected {expected} "
-                             "(one per state)")
+        if len(states) != len(expected):
+            raise ValueError(f"{self.name}: len(states)={len(states)}, expected {len(expected)} (one per state)")
+        for i, (s, e) in enumerate(zip(states, expected)):
+            if s.shape != e:
+                raise ValueError(f"{self.name}: states[{i}].shape={s.shape}, expected {e}")
         x_proj = self.project_inputs(inputs.astype(dtype)[:, None], training)[0]  # (B, G*units)
         h, new_states = self.step(x_proj, states, training)
         return h, (new_states[0] if bare else new_states)
