@@ -1,6 +1,6 @@
 """Bidirectional cases: every merge mode over SimpleRNN, LSTM, GRU and ConvLSTM2D, with states,
-masks, initial states (split half forward, half backward), stateful calls, dropout, and an
-explicit backward_layer."""
+masks, initial states (split half forward, half backward), stateful calls, dropout, an explicit
+backward_layer, and a wrapped layer with a dtype of its own."""
 
 from __future__ import annotations
 
@@ -52,3 +52,8 @@ def bidirectional_cases() -> Iterable[Case]:
                               return_state=True), mode, spatial=(4, 3), steps=3, features=2, mask="holes"))
     yield Case(**_bi(spec("ConvLSTM2D", **conv, return_sequences=True, return_state=True), "concat",
                      spatial=(4, 3), steps=4, features=2, mask="right_pad", initial_state=True))
+    # The wrapped layer keeps its own dtype policy: a float32 LSTM inside a float64 Bidirectional
+    # computes in float32; Keras casts both directions' outputs to float64 before merging them,
+    # and the states come back float32.
+    yield Case(**_bi(spec("LSTM", units=3, dtype="float32", return_sequences=True, return_state=True), "concat"))
+    yield Case(**_bi(spec("GRU", units=3, dtype="float32"), "ave", mask="right_pad"))

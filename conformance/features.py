@@ -17,7 +17,7 @@ FEATURES = (
     "defaults", "return_sequences", "return_state", "go_backwards", "mask", "zero_output_for_mask",
     "initial_state", "stateful", "dropout", "unroll", "activation", "recurrent_activation",
     "use_bias=False", "unit_forget_bias=False", "reset_after=False",
-    "conv_geometry", "channels_first", "merge_mode", "backward_layer", "cells",
+    "conv_geometry", "channels_first", "merge_mode", "backward_layer", "cells", "dtype_policy",
 )
 # (implementation=1 is not a feature: Keras 3 leaves it out of get_config, so no config shows it.)
 _NONDEFAULT = {"use_bias": False, "unit_forget_bias": False, "reset_after": False}
@@ -67,6 +67,8 @@ def features(rec: RecordedCase) -> tuple[str, ...]:
         found.add("merge_mode")
     if explicit_backward(outer):
         found.add("backward_layer")
+    if configs.precision(rec.config, rec.dtype) != rec.dtype:  # a layer computes in another dtype
+        found.add("dtype_policy")
     if rec.stateful:
         found.add("stateful")
     if rec.masked:

@@ -11,7 +11,8 @@ Checked against Keras 3.15.1 ``keras/src/layers/rnn/bidirectional.py``:
     return_state: [output(s)..., *forward_states, *backward_states]
 
 Both copies get zero_output_for_mask = return_sequences (Keras forces it, so masked steps merge
-as zeros). Weights: forward's then backward's. The wrapped layer must not already have
+as zeros). y and y_rev are cast to this layer's compute dtype before merging (Keras 3; Keras 2
+merges them in the wrapped layer's dtype). Weights: forward's then backward's. The wrapped layer must not already have
 go_backwards=True unless a backward_layer with the opposite direction is given.
 """
 
@@ -143,10 +144,12 @@ class Bidirectional(Layer):
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
             y, y_rev = y[0], y_rev[0]
-        # Merged in this layer's compute dtype, which may differ from the wrapped layer's (its
-        # dtype policy is its own); the states keep the wrapped layer's dtype.
-        dtype = self.compute_dtype(np.asarray(inputs))
-        y, y_rev = y.astype(dtype, copy=False), y_rev.astype(dtype, copy=False)
+        if self.keras_version == 3:
+            # Merged in this layer's compute dtype, which may differ from the wrapped layer's (its
+            # dtype policy is its own); the states keep the wrapped layer's dtype. Keras 2 merges
+            # in the wrapped layer's dtype.
+            dtype = self.compute_dtype(np.asarray(inputs))
+            y, y_rev = y.astype(dtype, copy=False), y_rev.astype(dtype, copy=False)
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]  # back to input order
         output = _merge(self.merge_mode, y, y_rev)
