@@ -1,10 +1,15 @@
-"""Deliberately broken adapters: refimpl with one classic porting mistake each. The suite must fail
-them, and its diagnosis must name the mistake (tests/test_adapters.py)."""
+"""Deliberately broken adapters: refimpl behind the mistakes a porter makes, one mistake each. The
+suite must fail them, and its diagnosis must name exactly that mistake (tests/test_adapters.py).
+
+Conversion mistakes are made the way a converter makes them, on the config and weights it hands
+on; loop mistakes in a porter's own time loop around refimpl's cells (``PortersLoop``): no cell
+equations are written here."""
 
 from __future__ import annotations
 
 import numpy as np
 
+import refimpl
 from conformance.adapters.refimpl_adapter import RefImpl as _RefImpl
 
 
@@ -12,9 +17,13 @@ class RefImpl:
     """refimpl through the plain contract only (run, no run_calls)."""
 
     version = "0"
+    layers: tuple[str, ...] = ()  # the Keras classes this port implements
 
     def run(self, config, weights, inputs, *, mask=None, initial_state=None):
         return _RefImpl().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+
+    def supports(self, config):
+        return True if config["class_name"] in self.layers else f"{self.name} implements {'/'.join(self.layers)} only"
 
 
 def _swap_blocks(w: np.ndarray, i: int, j: int, n: int) -> np.ndarray:
@@ -26,40 +35,215 @@ def _swap_blocks(w: np.ndarray, i: int, j: int, n: int) -> np.ndarray:
 class SwappedGRU(RefImpl):
     """A GRU port that reads Keras's gate blocks in torch's order: (r, z, h) for (z, r, h)."""
 
-    name = "swapped-gru"
+    name, layers = "swapped-gru", ("GRU",)
 
     def run(self, config, weights, inputs, *, mask=None, initial_state=None):
-        if config["class_name"] == "GRU":
-            weights = [_swap_blocks(w, 0, 1, 3) for w in weights]
+        weights = [_swap_blocks(w, 0, 1, 3) for w in weights]
         return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
-
-    def supports(self, config):
-        return True if config["class_name"] == "GRU" else "swapped-gru implements GRU only"
 
 
 class StatesSwappedLSTM(RefImpl):
     """An LSTM port that returns its states as [c, h]."""
 
-    name = "states-swapped-lstm"
+    name, layers = "states-swapped-lstm", ("LSTM",)
 
     def run(self, config, weights, inputs, *, mask=None, initial_state=None):
         out = super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
         return [out[0], out[2], out[1]] if len(out) == 3 else out
 
-    def supports(self, config):
-        return True if config["class_name"] == "LSTM" else "states-swapped-lstm implements LSTM only"
-
 
 class MaskIgnoringRNN(RefImpl):
     """A port that accepts masks but ignores them."""
 
-    name = "mask-ignoring"
+    name, layers = "mask-ignoring", ("SimpleRNN",)
 
     def run(self, config, weights, inputs, *, mask=None, initial_state=None):
         return super().run(config, weights, inputs, mask=None, initial_state=initial_state)
 
+
+# --- GRU conversions ----------------------------------------------------------------------------------
+def _gru(config, reset_after: bool | None = None) -> bool | str:
+    c = config["config"]
+    if config["class_name"] != "GRU":
+        return "this port implements GRU only"
+    if not c.get("use_bias", True):
+        return "this port's mistake is in the biases"
+    if reset_after is not None and c.get("reset_after", True) != reset_after:
+        return f"this port implements GRU(reset_after={reset_after}) only"
+    return True
+
+
+class ResetBeforeGRU(RefImpl):
+    """Exports GRU(reset_after=True) as the reset-before form (ONNX linear_before_reset=0), the
+    two biases summed into one."""
+
+    name = "reset-before-gru"
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        config = {**config, "config": {**config["config"], "reset_after": False}}
+        kernel, recurrent_kernel, bias = weights
+        return super().run(config, [kernel, recurrent_kernel, bias[0] + bias[1]], inputs, mask=mask,
+                           initial_state=initial_state)
+
     def supports(self, config):
-        return True if config["class_name"] == "SimpleRNN" else "mask-ignoring implements SimpleRNN only"
+        return _gru(config, reset_after=True)
+
+
+class ResetAfterGRU(RefImpl):
+    """Exports GRU(reset_after=False) as the reset-after form (linear_before_reset=1), with a zero
+    recurrent bias."""
+
+    name = "reset-after-gru"
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        config = {**config, "config": {**config["config"], "reset_after": True}}
+        kernel, recurrent_kernel, bias = weights
+        return super().run(config, [kernel, recurrent_kernel, np.stack([bias, np.zeros_like(bias)])], inputs,
+                           mask=mask, initial_state=initial_state)
+
+    def supports(self, config):
+        return _gru(config, reset_after=False)
+
+
+class RecurrentBiasTwiceGRU(RefImpl):
+    """Converts Keras's [input bias; recurrent bias] to torch as bias_ih = b_in, bias_hh = b_in + b_rec."""
+
+    name = "bias-twice-gru"
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        kernel, recurrent_kernel, bias = weights
+        return super().run(config, [kernel, recurrent_kernel, np.stack([bias[0], bias[0] + bias[1]])], inputs,
+                           mask=mask, initial_state=initial_state)
+
+    def supports(self, config):
+        return _gru(config, reset_after=True)
+
+
+class SwappedUpdateGRU(RefImpl):
+    """Computes h = (1 - z) h_prev + z candidate. With a sigmoid update gate, 1 - sigmoid(a) =
+    sigmoid(-a), so this port's numbers are refimpl's with the update gate's columns negated."""
+
+    name = "swapped-update-gru"
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        third = weights[0].shape[-1] // 3
+        negated = [np.concatenate([-w[..., :third], w[..., third:]], axis=-1) for w in weights]
+        return super().run(config, negated, inputs, mask=mask, initial_state=initial_state)
+
+    def supports(self, config):
+        ok = _gru(config)
+        if ok is True and config["config"].get("recurrent_activation", "sigmoid") != "sigmoid":
+            return "this port's update gate is a sigmoid"
+        return ok
+
+
+# --- activations ----------------------------------------------------------------------------------------
+def _activations(config, change):
+    c = dict(config["config"])
+    for key in ("activation", "recurrent_activation"):
+        if key in c:
+            c[key] = change(key, c[key])
+    return {**config, "config": c}
+
+
+class DefaultActivations(RefImpl):
+    """Ignores the activation arguments: always tanh, with sigmoid gates."""
+
+    name, layers = "default-activations", ("SimpleRNN", "LSTM", "GRU")
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        config = _activations(config, lambda key, value: "tanh" if key == "activation" else "sigmoid")
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+
+
+class SigmoidForHardSigmoid(RefImpl):
+    """Maps Keras's hard_sigmoid to the framework's sigmoid."""
+
+    name, layers = "sigmoid-for-hard-sigmoid", ("SimpleRNN", "LSTM", "GRU")
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        config = _activations(config, lambda key, value: "sigmoid" if value == "hard_sigmoid" else value)
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+
+
+# --- states, masks and precision ----------------------------------------------------------------------
+class InitialCellStateIgnored(RefImpl):
+    """An LSTM port that takes initial_state=[h, c] but starts c at zeros."""
+
+    name, layers = "initial-c-ignored", ("LSTM",)
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        if initial_state is not None:
+            initial_state = [initial_state[0], np.zeros_like(initial_state[1])]
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+
+
+class Float32Inside(RefImpl):
+    """Computes in float32 whatever it is given, and hands back arrays of the input's dtype."""
+
+    name, layers = "float32-inside", ("SimpleRNN", "LSTM", "GRU")
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        config = {**config, "config": {**config["config"], "dtype": "float32"}}
+        state = None if initial_state is None else [np.asarray(s, "float32") for s in initial_state]
+        out = super().run(config, [w.astype("float32") for w in weights], inputs.astype("float32"), mask=mask,
+                          initial_state=state)
+        return [o.astype(inputs.dtype) for o in out]
+
+
+class MaskNotReversed(RefImpl):
+    """Reverses the inputs for go_backwards, but not the mask."""
+
+    name, layers = "mask-not-reversed", ("SimpleRNN",)
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        if mask is not None and config["config"].get("go_backwards"):
+            mask = mask[:, ::-1]  # refimpl reverses it again: the steps see it unreversed
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+
+
+class PortersLoop(RefImpl):
+    """A SimpleRNN port with its own time loop around refimpl's cell (its ``call`` is one step).
+    Subclasses get one part of the masking wrong."""
+
+    layers = ("SimpleRNN",)
+    late = False  # step t masked by mask[t - 1]
+    update_masked_states = False  # a masked step still updates the state
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        c = config["config"]
+        cell = refimpl.SimpleRNNCell(c["units"], activation=c.get("activation", "tanh"), use_bias=c.get("use_bias", True))
+        cell.build((inputs.shape[0], inputs.shape[2]))
+        cell.set_weights(weights)
+        steps = range(inputs.shape[1])[::-1] if c.get("go_backwards") else range(inputs.shape[1])
+        h = np.zeros((inputs.shape[0], c["units"]), inputs.dtype) if initial_state is None else initial_state[0]
+        output, outputs, previous = np.zeros_like(h), [], None
+        for k, t in enumerate(steps):
+            new_h, _ = cell.call(inputs[:, t], [h])
+            keep = np.ones(inputs.shape[0], bool) if mask is None else mask[:, t]
+            if self.late and mask is not None:
+                keep = np.ones_like(keep) if previous is None else mask[:, previous]
+            previous = t
+            fill = np.zeros_like(output) if c.get("zero_output_for_mask") else output
+            output = np.where(keep[:, None], new_h, fill)
+            h = new_h if self.update_masked_states else np.where(keep[:, None], new_h, h)
+            outputs.append(output)
+        first = np.stack(outputs, axis=1) if c.get("return_sequences") else output
+        return [first, h] if c.get("return_state") else [first]
+
+    def supports(self, config):
+        c = config["config"]
+        if config["class_name"] != "SimpleRNN" or c.get("stateful") or c.get("dropout") or c.get("recurrent_dropout"):
+            return f"{self.name}: SimpleRNN only, without stateful or dropout"
+        return True
+
+
+class MaskLate(PortersLoop):
+    name, late = "mask-late", True
+
+
+class StatesUpdatedOnMask(PortersLoop):
+    name, update_masked_states = "states-updated-on-mask", True
 
 
 class NoRun:
