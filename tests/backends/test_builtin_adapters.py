@@ -41,7 +41,7 @@ def test_the_pytest_plugin_runs_a_builtin_adapter(tmp_path, require):
     out = _run(["-m", "pytest", "--pyargs", "conformance", "-p", "no:cacheprovider", "-n", "2"],
                env={"RNN_CONFORMANCE_IMPL": "torch"}, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-4000:]
-    assert "rnn-conformance: implementation torch.nn" in out.stdout
+    assert "rnn-conformance: implementation under test: torch.nn" in out.stdout
     summary = out.stdout.strip().splitlines()[-1]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
     assert passed >= 30 and not re.search(r"\d+ failed", summary), summary
