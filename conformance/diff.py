@@ -30,7 +30,8 @@ FEATURE = re.compile(r"(\w+)=('[^']*'|\([^)]*\)|[^,()\]\-]+)")
 class Move:
     id: str
     family: str
-    max_abs: float  # inf when one side raised or the structure changed
+    kind: str  # "values" (numbers moved), "structure" (output count, shape or dtype), "raised" (one side raised)
+    max_abs: float  # the largest change, for "values"
     what: str
     config_changes: dict = field(default_factory=dict)
 
@@ -65,14 +66,15 @@ def diff_sets(a: list[RecordedCase], b: list[RecordedCase]) -> tuple[list[Move],
         totals["common"] += 1
         changes = config_changes(fa.config, fb.config)
         if fa.status != fb.status:
-            moves.append(Move(fa.id, fa.family, np.inf, f"Keras {fa.status} -> {fb.status}", changes))
+            moves.append(Move(fa.id, fa.family, "raised", np.inf, f"Keras {fa.status} -> {fb.status}", changes))
             continue
         if fa.status != "ok":
             continue
         c = compare(fa.outputs, fb.outputs, tolerance_for(configs.precision(fa.config, fa.dtype)))
-        if not c.ok:
-            moves.append(Move(fa.id, fa.family, c.max_abs if np.isfinite(c.max_abs) else np.inf,
-                              c.message, changes))
+        if not c.ok and c.worst is None:
+            moves.append(Move(fa.id, fa.family, "structure", 0.0, _structure(fa.outputs, fb.outputs), changes))
+        elif not c.ok:
+            moves.append(Move(fa.id, fa.family, "values", c.max_abs, c.message, changes))
     return moves, totals
 
 
@@ -80,7 +82,7 @@ def render(moves: list[Move], totals: dict, a_name: str, b_name: str, top: int, 
     lines = [f"A: {a_name}", f"B: {b_name}",
              f"{totals['common']} cases in both ({totals['only_a']} only in A, {totals['only_b']} only in B); "
              f"{len(moves)} moved beyond tolerance", ""]
-    family_total, family_moved, family_worst = defaultdict(int), defaultdict(int), defaultdict(float)
+    family_total, family_moved, family_worst = defaultdict(int), defaultdict(int), defaultdict(list)
     feature_total, feature_moved = defaultdict(int), defaultdict(int)
     moved_ids = {m.id for m in moves}
     for case_id, family in all_ids.items():
@@ -90,12 +92,10 @@ def render(moves: list[Move], totals: dict, a_name: str, b_name: str, top: int, 
             feature_moved[f] += case_id in moved_ids
     for m in moves:
         family_moved[m.family] += 1
-        family_worst[m.family] = max(family_worst[m.family], m.max_abs)
-    lines.append(f"{'by layer':<28} {'moved':>7} {'worst abs change':>17}")
+        family_worst[m.family].append(m)
+    lines.append(f"{'by layer':<28} {'moved':>7}  worst change")
     for family in sorted(family_total, key=lambda f: (-family_moved[f], f)):
-        worst = family_worst[family]
-        lines.append(f"{family:<28} {family_moved[family]:>3}/{family_total[family]:<3} "
-                     f"{'raised' if worst == np.inf else f'{worst:.2e}' if family_moved[family] else '':>17}")
+        lines.append(f"{family:<28} {family_moved[family]:>3}/{family_total[family]:<3}  {_worst(family_worst[family])}")
     lines += ["", f"{'by feature (moved share, features with moves)':<60} {'moved':>7}"]
     rows = [(feature_moved[f] / feature_total[f], f) for f in feature_total if feature_moved[f]]
     for share, f in sorted(rows, reverse=True)[:25]:
@@ -107,15 +107,35 @@ def render(moves: list[Move], totals: dict, a_name: str, b_name: str, top: int, 
     lines += ["", "config values that differ between the sets, among moved cases:"]
     for text, n in sorted(explained.items(), key=lambda kv: -kv[1])[:10]:
         lines.append(f"  {n:>4} cases  {text}")
-    raised = [m for m in moves if m.what.startswith("Keras ")]
-    numeric = [m for m in moves if not m.what.startswith("Keras ")]
+    raised = [m for m in moves if m.kind == "raised"]
+    numeric = [m for m in moves if m.kind == "values"]
+    structure = [m for m in moves if m.kind == "structure"]
     lines += ["", f"largest numeric moves (top {top} of {len(numeric)}):"]
     for m in sorted(numeric, key=lambda m: -m.max_abs)[:top]:
         lines.append(f"- {m.id}")
         lines.append(f"    max abs change {m.max_abs:.3g}: {m.what[:140]}")
         for key, (va, vb) in list(m.config_changes.items())[:3]:
             lines.append(f"    config {key}: {va!r} -> {vb!r}")
+    if structure:
+        lines += ["", f"cases whose outputs changed count, shape or dtype ({len(structure)}):"]
+        lines += [f"- {m.what}: {m.id}" for m in structure[:top]]
     if raised:
         lines += ["", f"cases Keras runs in one set and rejects in the other ({len(raised)}):"]
         lines += [f"- {m.what}: {m.id}" for m in raised[:top]]
     return "\n".join(lines)
+
+
+def _structure(a: list, b: list) -> str:
+    """How the outputs' count, shapes or dtypes changed from set A to set B."""
+    if len(a) != len(b):
+        return f"{len(a)} outputs -> {len(b)}"
+    return "; ".join(f"outputs[{k}].{what}: {x} -> {y}" for k, (ea, eb) in enumerate(zip(a, b))
+                     for what, x, y in (("shape", ea.shape, eb.shape), ("dtype", ea.dtype, eb.dtype)) if x != y)
+
+
+def _worst(moves: list[Move]) -> str:
+    """The worst change of a layer's moved cases: raised, a structure change, or the largest number."""
+    kinds = {m.kind for m in moves}
+    parts = [f"{max(m.max_abs for m in moves if m.kind == 'values'):.2e}"] if "values" in kinds else []
+    parts += [k for k in ("structure", "raised") if k in kinds]
+    return ", ".join(parts)
