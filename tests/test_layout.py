@@ -135,3 +135,22 @@ def test_the_oracle_imports_with_refimpl_unimportable():
             + "".join(f"import {m}\n" for m in ORACLE_MODULES))
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _documented_order() -> list[str]:
+    """The entries of conformance/__init__.py's layer list, top to bottom ("oracle" for oracle/)."""
+    import re
+
+    doc = ast.get_docstring(ast.parse(MODULES["conformance"].read_text()))
+    return [m.group(1) for m in re.finditer(r"^    (\w+)(?:\.py|/)", doc, re.MULTILINE)]
+
+
+def test_conformance_modules_import_only_what_its_docstring_lists_above_them():
+    order = _documented_order()
+    entry = lambda name: name.split(".")[1] if name.count(".") else None  # noqa: E731
+    listed = {n for n in MODULES if n.startswith("conformance.")}
+    missing = {entry(n) for n in listed} - {"__main__"} - set(order)
+    assert not missing, f"modules the docstring does not list: {missing}"
+    upward = [(n, i) for n in listed for i in GRAPH[n] if i.startswith("conformance.") and entry(i) != entry(n)
+              and entry(n) in order and order.index(entry(i)) > order.index(entry(n))]
+    assert not upward, upward
