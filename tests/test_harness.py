@@ -110,3 +110,11 @@ def test_cli_list_prints_ids_and_bad_filters_exit_2(capsys):
 def test_deviation_globs_support_alternatives():
     assert glob("ConvLSTM2D(x)-mask=holes", "ConvLSTM*-mask={right_pad,holes}")
     assert not glob("ConvLSTM2D(x)-mask=left_pad", "ConvLSTM*-mask={right_pad,holes}")
+
+
+def test_the_matrix_and_the_reference_name_the_same_merge_modes():
+    # Written twice on purpose: the oracle side (the matrix) never imports refimpl.
+    from conformance.case import MERGE_MODES
+    from refimpl.bidirectional import MERGE_MODES as REFIMPL_MERGE_MODES
+
+    assert MERGE_MODES == REFIMPL_MERGE_MODES
