@@ -21,10 +21,12 @@ Keras-on-JAX/torch adapters (``conformance/oracle/worker.py``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import sys
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -216,10 +218,14 @@ class KerasOracle:
 
 
 def import_keras(package: str = "keras") -> Any:
-    """Import a Keras package quietly (TensorFlow's C++ logging off, TensorFlow backend by default)."""
+    """Import a Keras package quietly (TensorFlow backend by default). TensorFlow's C++ libraries
+    print INFO lines to stderr as they load, before TF_CPP_MIN_LOG_LEVEL takes effect ("oneDNN
+    custom operations are on", "Could not find cuda drivers"); the import runs with file
+    descriptor 2 pointed at /dev/null. Python exceptions are unaffected."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    keras = importlib.import_module(package)
+    with _native_stderr_silenced():
+        keras = importlib.import_module(package)
     if package == "tf_keras" or keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
@@ -227,6 +233,23 @@ def import_keras(package: str = "keras") -> Any:
         # at ERROR level as the graph is collected; the harness reports the exception itself.
         tf.get_logger().setLevel("CRITICAL")
     return keras
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no file descriptors to redirect (an unusual embedding): import as it is
+        yield
+        return
+    sys.stderr.flush()
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
 
 
 # --- the Keras layer's parts ------------------------------------------------------------------------
