@@ -10,6 +10,9 @@ defaults, same weight order and shapes, same outputs. NumPy is the only dependen
 
 ``keras_version=2`` (a keyword on every layer, cell and ``deserialize``) selects Keras 2 semantics
 where they differ: today, hard_sigmoid's definition. See docs/semantics.md.
+
+``refimpl.vjp(layer, inputs, cotangents, ...)`` is the backward pass (refimpl/vjp.py): the
+gradients of sum_i <output_i, cotangent_i> for the inputs, the weights and the initial states.
 """
 
 from refimpl.bidirectional import Bidirectional
@@ -21,10 +24,11 @@ from refimpl.rnn import RNN
 from refimpl.serialization import deserialize, serialize
 from refimpl.simple_rnn import SimpleRNN, SimpleRNNCell
 from refimpl.stacked import StackedRNNCells
+from refimpl.vjp import Gradients, value_and_vjp, vjp
 
 __version__ = "0.1.0"
 KERAS_VERSION = "3.15.1"  # the Keras release the reference was checked against
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN",
            "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell",
-           "Bidirectional", "DropoutMasks", "deserialize", "serialize"]
+           "Bidirectional", "DropoutMasks", "deserialize", "serialize", "vjp", "value_and_vjp", "Gradients"]

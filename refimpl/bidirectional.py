@@ -125,21 +125,30 @@ class Bidirectional(Layer):
         """``dropout_masks``: a pair (forward's, backward's), each as the wrapped layer takes them."""
         if not self.built:
             self.build(np.shape(inputs))
-        fwd_state = bwd_state = None
-        if initial_state is not None:
-            n = len(self.forward_layer.state_size) + len(self.backward_layer.state_size)
-            if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n:
-                got = f"len={len(initial_state)}" if isinstance(initial_state, (list, tuple)) else \
-                    f"shape={np.shape(initial_state)}"
-                raise ValueError(f"{self.name}: initial_state {got}, expected a list of {n} arrays (the "
-                                 "forward layer's states, then the backward layer's)")
-            half = n // 2  # Keras's split, even when the two layers have different state counts
-            fwd_state, bwd_state = list(initial_state[:half]), list(initial_state[half:])
+        fwd_state, bwd_state = self.split_initial_state(initial_state)
         fwd_masks, bwd_masks = dropout_masks if dropout_masks is not None else (None, None)
         y = self.forward_layer(inputs, mask=mask, initial_state=fwd_state, training=training,
                                dropout_masks=fwd_masks)
         y_rev = self.backward_layer(inputs, mask=mask, initial_state=bwd_state, training=training,
                                     dropout_masks=bwd_masks)
+        return self.merge(inputs, y, y_rev)
+
+    def split_initial_state(self, initial_state: Any) -> tuple[list | None, list | None]:
+        """The forward layer's initial states and the backward layer's: the first half, the second."""
+        if initial_state is None:
+            return None, None
+        n = len(self.forward_layer.state_size) + len(self.backward_layer.state_size)
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != n:
+            got = f"len={len(initial_state)}" if isinstance(initial_state, (list, tuple)) else \
+                f"shape={np.shape(initial_state)}"
+            raise ValueError(f"{self.name}: initial_state {got}, expected a list of {n} arrays (the "
+                             "forward layer's states, then the backward layer's)")
+        half = n // 2  # Keras's split, even when the two layers have different state counts
+        return list(initial_state[:half]), list(initial_state[half:])
+
+    def unmerged(self, y: Any, y_rev: Any, inputs: Any = None) -> tuple[Array, Array, list]:
+        """What the two directions returned -> (y, y_rev as merged: in input order and, in Keras 3,
+        this layer's compute dtype; all the states, forward's then backward's)."""
         states: list = []
         if self.return_state:
             states = list(y[1:]) + list(y_rev[1:])
@@ -148,10 +157,15 @@ class Bidirectional(Layer):
             # Merged in this layer's compute dtype, which may differ from the wrapped layer's (its
             # dtype policy is its own); the states keep the wrapped layer's dtype. Keras 2 merges
             # in the wrapped layer's dtype.
-            dtype = self.compute_dtype(np.asarray(inputs))
+            dtype = self.compute_dtype(np.asarray(y) if inputs is None else np.asarray(inputs))
             y, y_rev = y.astype(dtype, copy=False), y_rev.astype(dtype, copy=False)
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]  # back to input order
+        return y, y_rev, states
+
+    def merge(self, inputs: Any, y: Any, y_rev: Any) -> Any:
+        """The call's result from what the two directions returned."""
+        y, y_rev, states = self.unmerged(y, y_rev, inputs)
         output = _merge(self.merge_mode, y, y_rev)
         if not self.return_state:
             return output

@@ -99,10 +99,12 @@ class RNNCell(Layer, abstract=True):
         """The shape of h for one step's input shape (B, features) -> (B, units)."""
         return (step_shape[0], self.units)
 
-    def call(self, inputs: Array, states: States | Array, training: bool = False) -> tuple[Array, Any]:
+    def call(self, inputs: Array, states: States | Array, training: bool = False,
+             tape: list | None = None) -> tuple[Array, Any]:
         """One time step: inputs (B, input_dim), states as ``state_size`` -> (output, new_states).
 
-        Like Keras, a bare array state (not in a list) comes back bare."""
+        Like Keras, a bare array state (not in a list) comes back bare. ``tape``: a list that gets
+        what ``call_vjp`` needs for this step (the backward pass; see refimpl/vjp.py)."""
         inputs = np.asarray(inputs)
         if inputs.ndim != self.step_ndim:
             raise ValueError(f"{self.name}: inputs.shape={inputs.shape}, expected rank {self.step_ndim} "
@@ -118,9 +120,21 @@ class RNNCell(Layer, abstract=True):
         for i, (s, e) in enumerate(zip(states, expected)):
             if s.shape != e:
                 raise ValueError(f"{self.name}: states[{i}].shape={s.shape}, expected {e}")
-        x_proj = self.project_inputs(inputs.astype(dtype)[:, None], training)[0]  # (B, G*units)
-        h, new_states = self.step(x_proj, states, training)
+        x = inputs.astype(dtype)[:, None]  # (B, 1, features...)
+        x_proj = self.project_inputs(x, training)[0]  # (B, G*units)
+        saved: list | None = None if tape is None else []
+        h, new_states = self.step(x_proj, states, training, saved)
+        if tape is not None:
+            tape.append((x, saved[0]))
         return h, (new_states[0] if bare else new_states)
+
+    def call_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool = False
+                 ) -> tuple[Array, States]:
+        """The backward of one ``call``: (d inputs (B, features...), d states) from d output and d
+        new states; the weights' gradients are added to ``grads[self]``."""
+        x, step_saved = saved
+        d_x_proj, d_states_prev = self.step_vjp(step_saved, d_h, d_states, grads, training)
+        return self.project_inputs_vjp(x, d_x_proj[None], grads, training)[:, 0], d_states_prev
 
     __call__ = call
 
@@ -192,8 +206,66 @@ class RNNCell(Layer, abstract=True):
     def input_bias(self, bias: Array | None) -> Array | None:
         return bias
 
-    def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
+    def step(self, x_proj: Array, states: States, training: bool = False,
+             tape: list | None = None) -> tuple[Array, States]:
+        """Everything of one step that involves the states; appends what ``step_vjp`` needs to
+        ``tape`` when one is given."""
         raise NotImplementedError
+
+    def step_vjp(self, saved: Any, d_h: Array, d_states: States, grads: dict, training: bool = False
+                 ) -> tuple[Array, States]:
+        """The backward of ``step``: (d x_proj, d states before the step) from d h (the output) and
+        d new states; adds the recurrent weights' gradients to ``grads[self]``."""
+        raise NotImplementedError
+
+    # --- backward (the vjp of each piece above, in the same order) --------------------------------
+    def input_op_vjp(self, x: Array, kernel: Array, d_out: Array) -> tuple[Array, Array]:
+        """(d x, d kernel) of ``input_op``: d_out @ kernel.T, and x.T @ d_out over every leading axis."""
+        return _matmul(d_out, kernel.T), _outer(x, d_out)
+
+    def recurrent_op_vjp(self, h: Array, recurrent_kernel: Array, d_out: Array) -> tuple[Array, Array]:
+        return _matmul(d_out, recurrent_kernel.T), _outer(h, d_out)
+
+    def project_vjp(self, op_vjp: Callable, x: Dropped, weight: Array, gates: Sequence[str], d_out: Array,
+                    grads: WeightGrads, name: str) -> Array:
+        """The backward of ``project``: d x.value (per gate when x is), and the gradient of the
+        weight's ``gates`` columns added to ``grads``'s ``name``."""
+        u, index = self.units, [self.GATES.index(g) for g in gates]
+        if not x.per_gate:
+            d_x, d_w = op_vjp(x.value, weight[..., index[0] * u:(index[-1] + 1) * u], d_out)
+            grads.add(name, d_w, slice(index[0] * u, (index[-1] + 1) * u))
+            return d_x
+        d_x = np.zeros_like(x.value)  # (G, ...): gate g's copy of x gets gate g's gradient
+        for k, g in enumerate(index):
+            d_x[g], d_w = op_vjp(x.value[g], weight[..., g * u:(g + 1) * u], d_out[..., k * u:(k + 1) * u])
+            grads.add(name, d_w, slice(g * u, (g + 1) * u))
+        return d_x
+
+    def project_inputs_vjp(self, x: Array, d_xw: Array, grads: dict, training: bool = False) -> Array:
+        """The backward of ``project_inputs``: d x (B, T, ...) from d of the projection (T, B, ..., G*units);
+        the kernel's and the input bias's gradients go to ``grads[self]``."""
+        kernel, _, bias = self._weights(x.dtype)
+        g = grads[self]
+        dropped = self.input_dropout(x, training)  # as in the forward pass: the same masks
+        lead = int(dropped.per_gate)
+        time_major = Dropped(np.swapaxes(dropped.value, lead, lead + 1), dropped.per_gate)  # (T, B, ...)
+        if bias is not None:
+            g.add_input_bias(d_xw.reshape(-1, d_xw.shape[-1]).sum(axis=0))
+        d_dropped = self.project_vjp(self.input_op_vjp, time_major, kernel, self.GATES, d_xw, g, "kernel")
+        d_dropped = np.swapaxes(d_dropped, lead, lead + 1)  # back to (B, T, ...), per gate if dropped was
+        mask = self._dropout_mask if training else None
+        if mask is None:
+            return d_dropped
+        mask = np.expand_dims(mask.astype(x.dtype, copy=False), -(x.ndim - 1))  # insert T
+        return (mask * d_dropped).sum(axis=0) if dropped.per_gate else mask * d_dropped
+
+    def recurrent_dropout_vjp(self, d_h_rec: Array, h_rec: Dropped, training: bool) -> Array:
+        """d h_tm1 from d of what the recurrent kernel saw (``recurrent_dropout_of``'s backward)."""
+        mask = self._recurrent_dropout_mask if training else None
+        if mask is None:
+            return d_h_rec
+        mask = mask.astype(d_h_rec.dtype, copy=False)
+        return (mask * d_h_rec).sum(axis=0) if h_rec.per_gate else mask * d_h_rec
 
     # --- dropout ----------------------------------------------------------------------------------
     @property
@@ -268,6 +340,35 @@ class RNNCell(Layer, abstract=True):
 def _matmul(a: Array, b: Array) -> Array:
     """a (..., k) @ b (k, n) as one 2-D BLAS call (NumPy runs 3-D @ 2-D as a slower batched loop)."""
     return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
+
+
+def _outer(a: Array, d: Array) -> Array:
+    """a (..., k) and d (..., n) -> (k, n): the sum over every leading axis of a.T @ d."""
+    return a.reshape(-1, a.shape[-1]).T @ d.reshape(-1, d.shape[-1])
+
+
+class WeightGrads:
+    """One cell's weight gradients, accumulated over the steps: kernel, recurrent_kernel, bias
+    (None without a bias), each the shape of its weight."""
+
+    def __init__(self, cell: RNNCell, dtype: np.dtype):
+        for name in cell.weight_names:
+            w = getattr(cell, name)
+            setattr(self, name, None if w is None else np.zeros(w.shape, dtype))
+        self.reset_after_bias = getattr(cell, "reset_after", False)  # GRU: bias rows (input, recurrent)
+
+    def add(self, name: str, value: Array, columns: slice = slice(None)) -> None:
+        getattr(self, name)[..., columns] += value
+
+    def add_input_bias(self, value: Array) -> None:
+        """The bias added to x @ kernel: all of it, or row 0 of a reset_after GRU's (2, 3 units)."""
+        if self.reset_after_bias:
+            self.bias[0] += value
+        else:
+            self.bias += value
+
+    def as_list(self) -> list[Array]:
+        return [g for g in (self.kernel, self.recurrent_kernel, self.bias) if g is not None]
 
 
 def forwarded(local_vars: dict, *own: str) -> dict:

@@ -49,3 +49,29 @@ def conv(x: Array, kernel: Array, *, strides: Sequence[int], padding: str, dilat
     window_axes = [rank + 1, *range(rank + 2, 2 * rank + 2)]  # C, then the kernel offsets
     kernel_axes = [rank, *range(rank)]
     return np.tensordot(windows, kernel, axes=(window_axes, kernel_axes))  # (N, *out_spatial, F)
+
+
+def conv_vjp(x: Array, kernel: Array, d_out: Array, *, strides: Sequence[int], padding: str,
+             dilation_rate: Sequence[int]) -> tuple[Array, Array]:
+    """The backward of ``conv``: (d x (N, *spatial, C), d kernel (*kernel_size, C, F)) from d_out
+    (N, *out_spatial, F). Each kernel offset k read the strided slice x[p * s + k * d]; its
+    gradient d_out @ kernel[k].T is added back onto that slice (the transposed convolution), and
+    d kernel[k] = that slice.T @ d_out."""
+    rank = kernel.ndim - 2
+    sizes, ksize, out = x.shape[1:-1], kernel.shape[:rank], d_out.shape[1:-1]
+    pads = [(0, 0)] * rank
+    if padding == "same":
+        pads = []
+        for size, k, s, d in zip(sizes, ksize, strides, dilation_rate):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads.append((total // 2, total - total // 2))
+    xp = np.pad(x, [(0, 0), *pads, (0, 0)])  # (N, *padded, C)
+    d_xp = np.zeros_like(xp)
+    d_kernel = np.zeros_like(kernel)
+    for offset in np.ndindex(*ksize):
+        where = (slice(None), *(slice(k * d, k * d + (n - 1) * s + 1, s)
+                                for k, d, n, s in zip(offset, dilation_rate, out, strides)), slice(None))
+        d_xp[where] += np.tensordot(d_out, kernel[offset], axes=([-1], [-1]))  # (N, *out, C)
+        d_kernel[offset] = np.tensordot(xp[where], d_out, axes=(list(range(rank + 1)), list(range(rank + 1))))
+    crop = (slice(None), *(slice(lo, lo + n) for (lo, _), n in zip(pads, sizes)), slice(None))
+    return d_xp[crop], d_kernel

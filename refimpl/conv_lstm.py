@@ -29,7 +29,7 @@ import numpy as np
 from refimpl._typing import Array, Config, Shape
 from refimpl.base import check_choice, check_positive_int
 from refimpl.cell import DropoutMasks, forwarded
-from refimpl.conv import conv, conv_output_size
+from refimpl.conv import conv, conv_output_size, conv_vjp
 from refimpl.lstm import LSTMCell
 from refimpl.rnn import CellLayer, _map
 
@@ -135,6 +135,17 @@ class ConvLSTMCell(LSTMCell):
     def recurrent_op(self, h: Array, recurrent_kernel: Array) -> Array:
         return conv(h, recurrent_kernel, strides=(1,) * self.rank, padding="same", dilation_rate=(1,) * self.rank)
 
+    def input_op_vjp(self, x: Array, kernel: Array, d_out: Array) -> tuple[Array, Array]:
+        lead = x.shape[:x.ndim - self.rank - 1]
+        d_x, d_kernel = conv_vjp(x.reshape(-1, *x.shape[len(lead):]), kernel,
+                                 d_out.reshape(-1, *d_out.shape[len(lead):]), strides=self.strides,
+                                 padding=self.padding, dilation_rate=self.dilation_rate)
+        return d_x.reshape(x.shape), d_kernel
+
+    def recurrent_op_vjp(self, h: Array, recurrent_kernel: Array, d_out: Array) -> tuple[Array, Array]:
+        return conv_vjp(h, recurrent_kernel, d_out, strides=(1,) * self.rank, padding="same",
+                        dilation_rate=(1,) * self.rank)
+
     # --- one step, in the cell's data_format --------------------------------------------------------
     def call(self, inputs: Array, states: Any, training: bool = False) -> tuple[Array, Any]:
         inputs = np.asarray(inputs)
@@ -179,6 +190,13 @@ class ConvLSTM(CellLayer, abstract=True):
 
     def __call__(self, inputs: Any, mask: Any = None, initial_state: Any = None, training: bool = False,
                  dropout_masks: DropoutMasks | None = None) -> Any:
+        x, initial_state, dropout_masks = self.to_loop_layout(inputs, initial_state, dropout_masks)
+        out = super().__call__(x, mask=mask, initial_state=initial_state, training=training,
+                               dropout_masks=dropout_masks)
+        return self.outputs_layout(out, self.cell.to_format)
+
+    def to_loop_layout(self, inputs: Any, initial_state: Any, dropout_masks: DropoutMasks | None) -> tuple:
+        """A call's inputs, initial states and dropout masks, checked, moved to channels_last."""
         cell = self.cell
         x = np.asarray(inputs)
         self._check_rank(x.ndim, x.shape)
@@ -191,12 +209,15 @@ class ConvLSTM(CellLayer, abstract=True):
         if dropout_masks is not None:  # (4, B, C, *spatial) -> (4, B, *spatial, C)
             dropout_masks = DropoutMasks(*(None if m is None else cell.to_last(np.asarray(m), 2)
                                            for m in dropout_masks))
-        out = super().__call__(cell.to_last(x, 2), mask=mask,
-                               initial_state=initial_state, training=training, dropout_masks=dropout_masks)
+        return cell.to_last(x, 2), initial_state, dropout_masks
+
+    def outputs_layout(self, out: Any, move: Any) -> Any:
+        """``move`` (``cell.to_format`` or ``cell.to_last``) applied to what a call returns (or to
+        cotangents of the same structure): the sequence's channel axis is 2, a step's 1."""
         seq_axis = 2 if self.return_sequences else 1
         if not self.return_state:
-            return cell.to_format(out, seq_axis)
-        return [cell.to_format(out[0], seq_axis), *(cell.to_format(s) for s in out[1:])]
+            return None if out is None else move(out, seq_axis)
+        return [None if out[0] is None else move(out[0], seq_axis), *(None if s is None else move(s) for s in out[1:])]
 
 
 def _check_ranks(name: str, what: str, arrays: list, rank: int, layout: str) -> None:

@@ -12,12 +12,14 @@ reset_after=False (bias (3 units,), input side only):
 Both:
     h_t = z * h_{t-1} + (1 - z) * hh
 
-One state, h; the output is h.
+One state, h; the output is h. The backward step (``step_vjp``) carries its equations.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import numpy as np
 
 from refimpl import activations
 from refimpl._typing import Array, States
@@ -57,7 +59,8 @@ class GRUCell(RNNCell):
     def input_bias(self, bias: Array | None) -> Array | None:
         return bias[0] if bias is not None and self.reset_after else bias
 
-    def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
+    def step(self, x_proj: Array, states: States, training: bool = False,
+             tape: list | None = None) -> tuple[Array, States]:
         """x_proj = x_t @ kernel + b_x (B, 3 units); states = [h_tm1]."""
         h_tm1 = states[0]
         _, recurrent_kernel, bias = self._weights(x_proj.dtype)
@@ -74,13 +77,54 @@ class GRUCell(RNNCell):
         z = self.recurrent_activation(x_z + h_z)
         r = self.recurrent_activation(x_r + h_r)
         if self.reset_after:
-            hh = self.activation(x_h + r * h_h)
+            rh = None
+            a = x_h + r * h_h
         else:
             h_for_h = h_rec.value[2] if h_rec.per_gate else h_rec.value  # gate h's copy of h_tm1 (B, u)
-            hh = self.activation(x_h + self.project(self.recurrent_op, Dropped(r * h_for_h, per_gate=False),
-                                                    recurrent_kernel, ("h",)))
+            rh = Dropped(r * h_for_h, per_gate=False)
+            a = x_h + self.project(self.recurrent_op, rh, recurrent_kernel, ("h",))
+        hh = self.activation(a)
         h = z * h_tm1 + (1 - z) * hh  # (B, u)
+        if tape is not None:
+            tape.append((h_rec, h_tm1, x_z + h_z, x_r + h_r, z, r, h_h if self.reset_after else rh, a, hh))
         return h, [h]
+
+    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool = False
+                 ) -> tuple[Array, States]:
+        """From d_h (the output's and the state's), with a the candidate's pre-activation:
+            d_z = d_h * (h_tm1 - hh)    d_hh = d_h * (1 - z)    d_h_tm1 = d_h * z   (+ the recurrent path)
+            d_a = activation'(a) d_hh;  d_x_h = d_a
+            reset_after:  d_r = d_a * h_h;  d_h_h = d_a * r  (d_bias[1] += d of the recurrent sums)
+            otherwise:    d(r * h) = d_a @ U_h.T, d_U_h += (r * h).T @ d_a;  d_r = d(r * h) * h,
+                          and h gets d(r * h) * r
+            d_x_z = d_h_z = recurrent_activation'(.) d_z;  d_x_r = d_h_r = recurrent_activation'(.) d_r"""
+        h_rec, h_tm1, a_z, a_r, z, r, h_h_or_rh, a, hh = saved
+        _, recurrent_kernel, bias = self._weights(a.dtype)
+        g = grads[self]
+        act, rec = activations.vjp(self.activation), activations.vjp(self.recurrent_activation)
+        d_h = d_h + d_states[0]
+        d_a = act(a, hh, d_h * (1 - z))
+        if self.reset_after:
+            d_r = d_a * h_h_or_rh
+            d_inner = np.concatenate([rec(a_z, z, d_h * (h_tm1 - hh)), rec(a_r, r, d_r), d_a * r], axis=-1)
+            if bias is not None:
+                g.bias[1] += d_inner.sum(axis=0)
+            d_h_rec = self.project_vjp(self.recurrent_op_vjp, h_rec, recurrent_kernel, self.GATES, d_inner, g,
+                                       "recurrent_kernel")
+        else:
+            rh = h_h_or_rh
+            d_rh = self.project_vjp(self.recurrent_op_vjp, rh, recurrent_kernel, ("h",), d_a, g, "recurrent_kernel")
+            h_for_h = h_rec.value[2] if h_rec.per_gate else h_rec.value
+            d_r = d_rh * h_for_h
+            d_zr = np.concatenate([rec(a_z, z, d_h * (h_tm1 - hh)), rec(a_r, r, d_r)], axis=-1)
+            d_h_rec = self.project_vjp(self.recurrent_op_vjp, h_rec, recurrent_kernel, ("z", "r"), d_zr, g,
+                                       "recurrent_kernel")
+            if h_rec.per_gate:
+                d_h_rec[2] += d_rh * r
+            else:
+                d_h_rec = d_h_rec + d_rh * r
+        d_x_proj = np.concatenate([d_inner[..., :2 * self.units], d_a] if self.reset_after else [d_zr, d_a], axis=-1)
+        return d_x_proj, [d_h * z + self.recurrent_dropout_vjp(d_h_rec, h_rec, training)]
 
 
 class GRU(CellLayer):

@@ -9,6 +9,7 @@ Gate order in kernel, recurrent_kernel and bias columns: i, f, c, o (``GATES``).
     h_t = o * activation(c_t)
 
 States [h, c]; the output is h. ``unit_forget_bias=True`` initialises the f slice of bias to 1.
+The backward step (``step_vjp``) carries its own equations beside the forward one.
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class LSTMCell(RNNCell):
         return np.concatenate([self.bias_initializer((u,), dtype), np.ones(u, dtype),  # i, f
                                self.bias_initializer((2 * u,), dtype)])  # c, o
 
-    def step(self, x_proj: Array, states: States, training: bool = False) -> tuple[Array, States]:
+    def step(self, x_proj: Array, states: States, training: bool = False,
+             tape: list | None = None) -> tuple[Array, States]:
         """x_proj = x_t @ kernel + bias (B, 4 units); states = [h_tm1, c_tm1]."""
         h_tm1, c_tm1 = states
         _, recurrent_kernel, _ = self._weights(x_proj.dtype)
@@ -68,10 +70,33 @@ class LSTMCell(RNNCell):
         z_i, z_f, z_c, z_o = self.split_gates(z)  # (B, ..., u) each
         i = self.recurrent_activation(z_i)
         f = self.recurrent_activation(z_f)
-        c = f * c_tm1 + i * self.activation(z_c)  # (B, u)
+        g = self.activation(z_c)  # c~
+        c = f * c_tm1 + i * g  # (B, u)
         o = self.recurrent_activation(z_o)
-        h = o * self.activation(c)  # (B, u)
+        act_c = self.activation(c)
+        h = o * act_c  # (B, u)
+        if tape is not None:
+            tape.append((h_rec, c_tm1, z, i, f, g, o, c, act_c))
         return h, [h, c]
+
+    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool = False
+                 ) -> tuple[Array, States]:
+        """From d_h (the output's and the state's) and d_c:
+            d_o = d_h * activation(c)        d_c += d_h * o * activation'(c)
+            d_f = d_c * c_tm1   d_i = d_c * c~   d_c~ = d_c * i   d_c_tm1 = d_c * f
+            d_z = [recurrent_activation'(z_i) d_i, ..'(z_f) d_f, activation'(z_c) d_c~, ..'(z_o) d_o]
+            d_x_proj = d_z;  d_recurrent_kernel += h_rec.T @ d_z;  d_h_tm1 = d_z @ recurrent_kernel.T"""
+        h_rec, c_tm1, z, i, f, g, o, c, act_c = saved
+        _, recurrent_kernel, _ = self._weights(z.dtype)
+        act, rec = activations.vjp(self.activation), activations.vjp(self.recurrent_activation)
+        d_h = d_h + d_states[0]
+        z_i, z_f, z_c, z_o = self.split_gates(z)
+        d_c = d_states[1] + act(c, act_c, d_h * o)
+        d_z = np.concatenate([rec(z_i, i, d_c * g), rec(z_f, f, d_c * c_tm1), act(z_c, g, d_c * i),
+                              rec(z_o, o, d_h * act_c)], axis=-1)  # (B, ..., 4u)
+        d_h_rec = self.project_vjp(self.recurrent_op_vjp, h_rec, recurrent_kernel, self.GATES, d_z, grads[self],
+                                   "recurrent_kernel")
+        return d_z, [self.recurrent_dropout_vjp(d_h_rec, h_rec, training), d_c * f]
 
 
 class LSTM(CellLayer):

@@ -21,7 +21,7 @@ Checked against Keras 3.15.1 ``keras/src/layers/rnn/rnn.py`` and the TensorFlow 
 from __future__ import annotations
 
 import inspect
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
@@ -30,6 +30,14 @@ from refimpl.base import Layer, check_bool, check_choice
 from refimpl.cell import DropoutMasks, RNNCell
 from refimpl.serialization import serialize
 from refimpl.stacked import StackedRNNCells
+
+class Run(NamedTuple):
+    """One call, prepared: inputs (B, T, ...) and mask (B, T) in processing order, initial states."""
+    x: Array
+    mask: Array | None
+    states: list
+    given: bool  # the states are the initial_state passed (not zeros, nor a stateful layer's own)
+
 
 RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "unroll",
             "zero_output_for_mask")
@@ -137,6 +145,16 @@ class RNN(Layer):
         ``dropout_masks`` (used only with ``training=True``): ``DropoutMasks`` for a single cell, or
         a list with one (or None) per cell of a StackedRNNCells; see ``refimpl.cell``.
         """
+        run = self._begin(inputs, mask, initial_state, dropout_masks)
+        try:
+            output, states = self._loop(run.x, run.states, run.mask, training)
+        finally:
+            _reset_dropout(self.cell)
+        return self._end(output, states)
+
+    def _begin(self, inputs: Any, mask: Any, initial_state: Any, dropout_masks: Any) -> Run:
+        """Check and prepare one call: inputs in the compute dtype and processing order, the
+        mask, the initial states; the cells' dropout masks fixed (``_reset_dropout`` undoes it)."""
         x = np.asarray(inputs)
         self._check_rank(x.ndim, x.shape)
         if self.time_major:
@@ -154,32 +172,34 @@ class RNN(Layer):
         if self.stateful and batch != self._batch_size:
             raise ValueError(f"{self.name} is stateful: batch size {batch}, expected {self._batch_size} "
                              "(the batch size it was built with)")
-        states = self._initial_states(initial_state, batch, x.dtype)
+        states, given = self._initial_states(initial_state, batch, x.dtype)
         self._prepare_dropout(self.cell, dropout_masks, (batch, *x.shape[2:]))
-        try:
-            if self.go_backwards:
-                x = x[:, ::-1]
-                mask = None if mask is None else mask[:, ::-1]
-            output, states = self._loop(x, states, mask, training)
-        finally:
-            _reset_dropout(self.cell)
+        if self.go_backwards:
+            x = x[:, ::-1]
+            mask = None if mask is None else mask[:, ::-1]
+        return Run(x, mask, states, given)
+
+    def _end(self, output: Array, states: list) -> Any:
+        """What a call returns, from the loop's results; a stateful layer keeps its states."""
         if self.stateful:
             self.states = _map(lambda s: s.astype(self.variable_dtype), states)
         if self.time_major and self.return_sequences:
             output = np.swapaxes(output, 0, 1)
         return [output, *states] if self.return_state else output
 
-    def _loop(self, x: Array, states: list, mask: Array | None, training: bool) -> tuple[Array, list]:
-        """The time loop over x (B, T, ...) in processing order."""
+    def _loop(self, x: Array, states: list, mask: Array | None, training: bool,
+              tape: list | None = None) -> tuple[Array, list]:
+        """The time loop over x (B, T, ...) in processing order. With a ``tape`` (the backward
+        pass, refimpl/vjp.py) every step appends what its backward needs."""
         cell = self.cell
         if isinstance(cell, RNNCell):  # x @ kernel hoisted out of the recurrence
             x_steps, step = _projected_steps(cell, x, training), cell.step
         else:
-            x_steps, step = np.swapaxes(x, 0, 1), _cell_call(cell)  # (T, B, ...)
+            x_steps, step = np.swapaxes(x, 0, 1), _cell_call(cell, tape is not None)  # (T, B, ...)
         outputs = []
         prev_output = None
         for t, x_t in enumerate(x_steps):
-            output, new_states = step(x_t, states, training)
+            output, new_states = step(x_t, states, training, tape) if tape is not None else step(x_t, states, training)
             if not isinstance(cell, RNNCell):
                 # Keep the structure the states came in, as TensorFlow's loop does; it matters for
                 # a one-cell StackedRNNCells, which returns its cell's states unnested.
@@ -213,14 +233,15 @@ class RNN(Layer):
                              f"{(batch, steps)}")
         return mask.astype(bool)
 
-    def _initial_states(self, initial_state: Any, batch: int, dtype: np.dtype) -> list:
+    def _initial_states(self, initial_state: Any, batch: int, dtype: np.dtype) -> tuple[list, bool]:
+        """The states a call starts from, and whether they are the ``initial_state`` given."""
         if self.stateful and initial_state is not None and self.keras_version == 2 and \
                 any(np.any(s) for s in _flatten(self.states)):
             initial_state = None  # Keras 2: non-zero stored states win over a passed initial_state
         if initial_state is None:
             if self.stateful:
-                return _map(lambda s: s.astype(dtype), self.states)
-            return _map(lambda s: s.astype(dtype), self._zero_states(batch, dtype))
+                return _map(lambda s: s.astype(dtype), self.states), False
+            return _map(lambda s: s.astype(dtype), self._zero_states(batch, dtype)), False
         if not isinstance(initial_state, (list, tuple)):
             initial_state = [initial_state]
         expected = self._zero_states(batch, dtype)
@@ -234,7 +255,7 @@ class RNN(Layer):
         for i, (g, e) in enumerate(zip(given, wanted)):
             if g.shape != e.shape:
                 raise ValueError(f"{self.name}: initial_state[{i}].shape={g.shape}, expected {e.shape}")
-        return _pack(list(initial_state), [g.astype(dtype) for g in given])  # the caller's nesting
+        return _pack(list(initial_state), [g.astype(dtype) for g in given]), True  # the caller's nesting
 
     def _prepare_dropout(self, cell: Any, masks: Any, step_shape: tuple) -> None:
         prepare = getattr(cell, "prepare_dropout", None)
@@ -303,8 +324,13 @@ def _projected_steps(cell: RNNCell, x: Array, training: bool):
 
 
 # --- small helpers for nested states (a list per cell in StackedRNNCells) ---------------------------
-def _cell_call(cell: Any):
-    """A step function for any object with Keras's cell protocol."""
+def _cell_call(cell: Any, taped: bool = False):
+    """A step function for any object with Keras's cell protocol (``taped``: it records for the
+    backward pass, which only refimpl's cells and stacks can)."""
+    if taped:
+        if not callable(getattr(cell, "call_vjp", None)):
+            raise NotImplementedError(f"cell={cell!r}: the backward pass needs a refimpl cell (call_vjp)")
+        return lambda x_t, states, training, tape: cell.call(x_t, states, training=training, tape=tape)
     takes_training = "training" in inspect.signature(cell.call).parameters
     if takes_training:
         return lambda x_t, states, training: cell.call(x_t, states, training=training)

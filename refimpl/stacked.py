@@ -82,20 +82,43 @@ class StackedRNNCells(Layer):
             if reset is not None:
                 reset()
 
-    def call(self, inputs: Array, states: States, training: bool = False) -> tuple[Array, States]:
-        """inputs (B, d) through every cell in order; returns the last output and each cell's states."""
-        new_states = []
+    def call(self, inputs: Array, states: States, training: bool = False,
+             tape: list | None = None) -> tuple[Array, States]:
+        """inputs (B, d) through every cell in order; returns the last output and each cell's states.
+        ``tape``: gets what ``call_vjp`` needs (each cell records its own step)."""
+        new_states, saved = [], []
         for cell, cell_states in zip(self.cells, states):
             is_list = isinstance(cell_states, (list, tuple))
             cell_states = list(cell_states) if is_list else [cell_states]
-            if "training" in inspect.signature(cell.call).parameters:
+            if tape is not None:
+                if not callable(getattr(cell, "call_vjp", None)):
+                    raise NotImplementedError(f"cell={cell!r}: the backward pass needs refimpl cells (call_vjp)")
+                record: list = []
+                inputs, cell_states = cell.call(inputs, cell_states, training=training, tape=record)
+                saved.append((record[0], is_list))
+            elif "training" in inspect.signature(cell.call).parameters:
                 inputs, cell_states = cell.call(inputs, cell_states, training=training)
             else:
                 inputs, cell_states = cell.call(inputs, cell_states)
             if not isinstance(cell_states, (list, tuple)):
                 cell_states = [cell_states]
             new_states.append(cell_states[0] if len(cell_states) == 1 and not is_list else list(cell_states))
+        if tape is not None:
+            tape.append(saved)
         return inputs, (new_states[0] if len(new_states) == 1 else new_states)
+
+    def call_vjp(self, saved: list, d_h: Array, d_states: States, grads: dict, training: bool = False
+                 ) -> tuple[Array, States]:
+        """The backward of ``call``: the last cell first; each cell's output is the next cell's input,
+        so d of cell k's output is d of cell k+1's inputs. ``d_states`` and the d states returned
+        are nested as the time loop holds the states: one entry per cell."""
+        d_out, d_prev = d_h, [None] * len(self.cells)
+        for k in reversed(range(len(self.cells))):
+            cell_saved, is_list = saved[k]
+            d_cell = list(d_states[k]) if is_list else [d_states[k]]
+            d_out, d_cell_prev = self.cells[k].call_vjp(cell_saved, d_out, d_cell, grads, training)
+            d_prev[k] = d_cell_prev if is_list else d_cell_prev[0]
+        return d_out, d_prev
 
     def get_weights(self) -> list[Array]:
         return [w for c in self.cells if hasattr(c, "get_weights") for w in c.get_weights()]
