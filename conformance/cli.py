@@ -85,8 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("a", metavar="A", help="a fixture set (a shipped set's name or a directory)")
     d.add_argument("b", metavar="B", nargs="?", help="another set; or use --installed")
     d.add_argument("--installed", action="store_true", help="compare A with the installed Keras, live")
-    d.add_argument("--top", type=int, default=10, help="how many moved cases to list (default 10)")
+    d.add_argument("--top", type=_positive, default=10, help="how many moved cases to list (default 10)")
     return p
+
+
+def _positive(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
+    return int(value)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,8 +131,19 @@ def _jobs(value: str) -> int:
 
 
 # --- verify -----------------------------------------------------------------------------------------
+def _writable(path: str | None, option: str) -> None:
+    """A report path must be writable before a run that may take minutes starts."""
+    if path is None:
+        return
+    folder = Path(path).resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or Path(path).is_dir():
+        raise UsageError(f"{option} {path}: cannot write there (the folder {folder} must exist and be writable)")
+
+
 def _verify(args: argparse.Namespace) -> int:
     jobs = _jobs(args.jobs)
+    _writable(args.report, "--report")
+    _writable(args.html, "--html")
     session = Session.open(impl=args.impl, oracle=args.oracle, set_name=args.set, cases=args.cases,
                            layers=args.layers, dtypes=args.dtype, ids=args.case, deviations=args.deviations)
     for line in session.header():
@@ -145,11 +162,11 @@ def _verify(args: argparse.Namespace) -> int:
     if skips:
         print(skips)
     print(f"({elapsed:.1f} s, {jobs} process{'es' if jobs > 1 else ''})")
-    if session.full_matrix and session.impl.name == "refimpl":
+    if session.impl.name == "refimpl":
         for d in session.stale_project_deviations():
             print(f"stale deviation entry (matches no case): {list(d.match)}")
-    for entry in session.stale_adopter_entries():
-        print(f"{args.deviations}: {entry!r} matches no case of this run; remove it")
+    for line in report.stale_adopter_lines(session.adopter_path, session.stale_adopter_entries()):
+        print(line)
     if args.report or args.html:
         oracle = session.oracle
         info = {"kind": oracle.kind, "name": oracle.name, "description": oracle.describe(),
@@ -198,7 +215,10 @@ def _generate(args: argparse.Namespace) -> int:
         if i % 100 == 0 or i == n:
             print(f"[{i}/{n}] generated", file=sys.stderr, flush=True)
 
-    oracle.generate(out, cases, progress=counter)
+    try:
+        oracle.generate(out, cases, progress=counter)
+    except OSError as e:
+        raise UsageError(f"--out {out}: {e.strerror or e}") from None
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"wrote {manifest['cases']} cases to {out} ({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s); "
@@ -223,19 +243,23 @@ def _check_sets(args: argparse.Namespace) -> int:
 
 
 def _diff(args: argparse.Namespace) -> int:
+    a = open_oracle("fixtures", args.a)
     if bool(args.b) == args.installed:
         raise UsageError("diff compares two sets: give A and B, or A --installed")
-    a = open_oracle("fixtures", args.a)
     if args.installed:
         oracle = live_oracle("tf_keras" if a.major == 2 else "keras")
         ids = {r.id for r in a.items}
-        tmp = Path(tempfile.mkdtemp(prefix="rnn-conformance-")) / "installed"
-        b = FixtureOracle(oracle.generate(tmp, [c for c in all_cases() if c.id in ids]))
-    else:
-        b = open_oracle("fixtures", args.b)
+        with tempfile.TemporaryDirectory(prefix="rnn-conformance-") as tmp:
+            b = FixtureOracle(oracle.generate(Path(tmp) / "installed", [c for c in all_cases() if c.id in ids]))
+            return _print_diff(a, b, args.top)
+    return _print_diff(a, open_oracle("fixtures", args.b), args.top)
+
+
+def _print_diff(a: FixtureOracle, b: FixtureOracle, top: int) -> int:
     moves, totals = diff.diff_sets(a.items, b.items)
-    common = {r.id: r.family for r in a.items if r.id in {c.id for c in b.items}}
-    print(diff.render(moves, totals, a.describe(), b.describe(), args.top, common))
+    ids_b = {c.id for c in b.items}
+    common = {r.id: r.family for r in a.items if r.id in ids_b}
+    print(diff.render(moves, totals, a.describe(), b.describe(), top, common))
     return 0
 
 

@@ -16,6 +16,7 @@ the symmetric gates), the docstring of its maker says so.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from typing import Any, Callable, Iterator, NamedTuple
 
@@ -25,7 +26,7 @@ from conformance import configs
 from conformance.adapters import refimpl_adapter
 from conformance.compare import compare
 from conformance.conventions import KERAS3
-from conformance.recorded import RESET, RecordedCase
+from conformance.recorded import RESET, RecordedCase, cast
 from conformance.tolerances import Tolerance, tolerance_for
 
 Array = np.ndarray
@@ -204,12 +205,14 @@ def _activations(rec: RecordedCase, ps: list[Part]) -> Iterator[Mistake]:
 
 def _states_and_order(rec: RecordedCase, ps: list[Part]) -> Iterator[Mistake]:
     inner = rec.config.get("config", {})
-    if inner.get("return_state") and ps and ps[0].kind == "LSTM" and len(ps) == 1 and len(rec.outputs) >= 3:
+    per_call = len(rec.outputs) // max(1, sum(c != RESET for c in rec.calls))  # outputs of one call
+    if inner.get("return_state") and ps and ps[0].kind == "LSTM" and len(ps) == 1 and per_call == 3:
         yield Mistake("the LSTM states are returned as [c, h]; Keras returns [output, h, c]",
-                      post=lambda outs: [outs[0], outs[2], outs[1], *outs[3:]])
+                      post=lambda outs: _each_call(outs, per_call, lambda o: [o[0], o[2], o[1]]))
     if inner.get("go_backwards") and inner.get("return_sequences"):
         yield Mistake("with go_backwards=True the returned sequence is flipped in time: Keras returns it in the "
-                      "order it was processed (last input step first)", post=lambda outs: [outs[0][:, ::-1], *outs[1:]])
+                      "order it was processed (last input step first)",
+                      post=lambda outs: _each_call(outs, per_call, lambda o: [o[0][:, ::-1], *o[1:]]))
     if rec.has_initial_state:
         yield Mistake("initial_state is ignored", lambda c, w, calls: (c, w, _calls(calls, lambda k: {**k, "initial_state": None})))
         roles = [role for p in ps for role in (("h", "c") if p.kind == "LSTM" else ("h",))]
@@ -222,7 +225,7 @@ def _states_and_order(rec: RecordedCase, ps: list[Part]) -> Iterator[Mistake]:
         def single(c, w, calls):
             c = configs.rewrite(c, lambda s: {**s, "config": {**s["config"], "dtype": "float32"}})
             return c, [a.astype("float32") for a in w], _calls(calls, lambda k: {
-                **k, "inputs": k["inputs"].astype("float32"), "initial_state": _cast(k["initial_state"], "float32")})
+                **k, "inputs": k["inputs"].astype("float32"), "initial_state": cast(k["initial_state"], "float32")})
         yield Mistake("float32 arithmetic inside a float64 run: the port computes in float32 and casts "
                       "the results back", single, post=lambda outs: [o.astype("float64") for o in outs],
                       precision="float32")
@@ -250,6 +253,11 @@ def _masks(rec: RecordedCase, ps: list[Part]) -> Iterator[Mistake]:
 
 
 # --- helpers for the mistakes above -------------------------------------------------------------------
+def _each_call(outs: list, per_call: int, change: Callable[[list], list]) -> list:
+    """``change`` applied to each call's outputs (``per_call`` of them) of a flattened call sequence."""
+    return [o for k in range(0, len(outs), per_call) for o in change(outs[k:k + per_call])]
+
+
 def _zero_c(initial_state: Any, roles: list[str]) -> Any:
     """The LSTM cell states (role "c", in the order the states come) of a nested initial state zeroed."""
     if initial_state is None:
@@ -261,12 +269,6 @@ def _zero_c(initial_state: Any, roles: list[str]) -> Any:
             return [walk(t) for t in tree]
         return np.zeros_like(tree) if next(role) == "c" else tree
     return walk(initial_state)
-
-
-def _cast(tree: Any, dtype: str) -> Any:
-    if tree is None:
-        return None
-    return [_cast(t, dtype) for t in tree] if isinstance(tree, (list, tuple)) else np.asarray(tree).astype(dtype)
 
 
 class _MaskedCall:
@@ -311,6 +313,20 @@ def _on_rnns(layer: Any, change: Callable[[Any], Any]) -> Any:
 MAKERS = (_gate_orders, _gru_biases, _gru_reset, _gru_update, _activations, _states_and_order, _masks)
 
 
+def with_backward_layer(config: dict) -> dict:
+    """``config`` with each Bidirectional's backward layer spelled out: Keras 2 leaves the copy it
+    makes (the wrapped layer, with go_backwards flipped) out of the config."""
+    def spell_out(serialized: dict) -> dict:
+        inner = serialized["config"]
+        if serialized.get("class_name") != "Bidirectional" or isinstance(inner.get("backward_layer"), dict):
+            return serialized
+        layer = inner["layer"]
+        backward = {**layer, "config": {**layer["config"], "name": "backward_" + str(layer["config"].get("name", "")),
+                                        "go_backwards": not layer["config"].get("go_backwards", False)}}
+        return {**serialized, "config": {**inner, "backward_layer": backward}}
+    return configs.rewrite(config, spell_out)
+
+
 def mistakes(rec: RecordedCase) -> Iterator[Mistake]:
     """Every mistake that can be made on this case."""
     ps = parts(rec.config)
@@ -322,6 +338,7 @@ def mistakes(rec: RecordedCase) -> Iterator[Mistake]:
 def diagnose(rec: RecordedCase, actual: list[Array], tol: Tolerance, keras_version: int = 3) -> list[str]:
     """The mistakes whose outputs equal ``actual`` within ``tol`` (usually none or one)."""
     found: list[tuple[float, str]] = []
+    rec = dataclasses.replace(rec, config=with_backward_layer(rec.config))
     with np.errstate(all="ignore"):  # a wrong guess may overflow (exponential activations)
         for mistake in mistakes(rec):
             try:

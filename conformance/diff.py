@@ -21,6 +21,7 @@ import numpy as np
 from conformance import configs
 from conformance.compare import compare
 from conformance.recorded import RecordedCase
+from conformance.report import text_table
 from conformance.tolerances import tolerance_for
 
 FEATURE = re.compile(r"(\w+)=('[^']*'|\([^)]*\)|[^,()\]\-]+)")
@@ -93,13 +94,12 @@ def render(moves: list[Move], totals: dict, a_name: str, b_name: str, top: int, 
     for m in moves:
         family_moved[m.family] += 1
         family_worst[m.family].append(m)
-    lines.append(f"{'by layer':<28} {'moved':>7}  worst change")
-    for family in sorted(family_total, key=lambda f: (-family_moved[f], f)):
-        lines.append(f"{family:<28} {family_moved[family]:>3}/{family_total[family]:<3}  {_worst(family_worst[family])}")
-    lines += ["", f"{'by feature (moved share, features with moves)':<60} {'moved':>7}"]
-    rows = [(feature_moved[f] / feature_total[f], f) for f in feature_total if feature_moved[f]]
-    for share, f in sorted(rows, reverse=True)[:25]:
-        lines.append(f"{f:<60} {feature_moved[f]:>3}/{feature_total[f]:<3}")
+    lines += text_table(["by layer", "moved", "worst change"],
+                        [[family, f"{family_moved[family]}/{family_total[family]}", _worst(family_worst[family])]
+                         for family in sorted(family_total, key=lambda f: (-family_moved[f], f))])
+    shares = sorted(((feature_moved[f] / feature_total[f], f) for f in feature_total if feature_moved[f]), reverse=True)
+    lines += [""] + text_table(["by feature (features with moves, largest share first)", "moved"],
+                               [[f, f"{feature_moved[f]}/{feature_total[f]}"] for _, f in shares[:25]])
     explained = defaultdict(int)
     for m in moves:
         for key, (va, vb) in m.config_changes.items():

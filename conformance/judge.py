@@ -1,5 +1,5 @@
 """Judging: a recorded case run through an implementation under test, compared with the oracle's
-outputs, known deviations applied; and many cases at once, in worker processes if asked.
+outputs, known deviations applied; the verdict is a ``CaseResult``.
 
 Statuses: pass; fail (numbers, shapes or counts differ); error (the implementation raised, or the
 oracle raised on a case not listed as a known deviation); xfail (a listed deviation failed as
@@ -20,17 +20,15 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from conformance import configs
-from conformance.adapters import Implementation, load
+from conformance.adapters import AdapterError, Implementation
 from conformance.adapters.refimpl_adapter import RefImpl
-from conformance.cases import all_cases
 from conformance.compare import Comparison, compare
-from conformance.deviations import Deviation
+from conformance.deviations import Deviation, deviation_for
 from conformance.diagnose import diagnose, error_over_time
 from conformance.features import features
-from conformance.oracle.live import KerasOracle
 from conformance.recorded import RecordedCase
 from conformance.tolerances import Tolerance, tolerance_for
 
@@ -63,6 +61,7 @@ class CaseResult:
     error_over_time: list | None = None  # failing cases: per output, the worst error at each step
     diagnosis: list[str] = field(default_factory=list)
     drawn: str | None = None  # a case outside the matrix (the fuzzer's): its repr, to rerun it
+    deviations_file: str | None = None  # the adopter's --deviations, to rerun with it
 
     @property
     def ok(self) -> bool:
@@ -73,7 +72,7 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
     """A recorded case through ``impl``, judged against ``oracle``'s outputs (``oracle``: a
     FixtureOracle or KerasOracle; its name selects deviations, its major version the semantics)."""
     start = time.perf_counter()
-    deviation = next((d for d in deviations if d.applies(rec.id, oracle.name, impl.name)), None)
+    deviation = deviation_for(rec, deviations, oracle.name, impl.name)
     precision = configs.precision(rec.config, rec.dtype)
     tol = tolerance_for(precision)
     base = dict(deviation=deviation, config=rec.config, precision=precision, tolerance=tol, oracle_kind=oracle.kind,
@@ -83,7 +82,12 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
         return CaseResult(CaseInfo(rec.id, rec.family, rec.dtype), status,
                           seconds=time.perf_counter() - start, **{**base, **kwargs})
 
-    why = impl.why_not(rec)
+    try:
+        why = impl.why_not(rec)
+    except AdapterError:  # the adapter breaks the contract: the whole run stops, in one line
+        raise
+    except Exception as e:  # supports() itself raised: this case errs, the run goes on
+        return done("error", error=f"{impl.name}.supports() raised {type(e).__name__}: {str(e)[:2000]}", deviation=None)
     if why:
         return done("skip", error=why, deviation=None)
     if rec.status == "oracle-raised":
@@ -126,52 +130,3 @@ def _judge_quirk(rec: RecordedCase, actual: list, comparison: Comparison, tol: T
         return "xfail", ""
     return "fail", ("matches neither Keras's recorded output nor the documented semantics that refimpl "
                     "computes")
-
-
-def run_live(case: Any, *, oracle: Any = None, impl: Implementation | None = None,
-             deviations: list[Deviation] = ()) -> CaseResult:
-    """One case (a matrix case, or any ``Case``) recorded by the live Keras oracle and judged."""
-    oracle = oracle or KerasOracle()
-    result = judge(oracle.record(case), impl or load("refimpl"), list(deviations), oracle)
-    if case.id not in {c.id for c in all_cases()}:
-        result.drawn = repr(case)
-    return result
-
-
-def judge_all(oracle: Any, items: list, impl: Implementation, deviations: list[Deviation], *, jobs: int = 1,
-              progress: Callable[[int, int, CaseResult], None] | None = None) -> list[CaseResult]:
-    """``oracle``'s items (matrix cases for the live oracle, recorded cases for a fixture set)
-    through ``impl``, in this process or in ``jobs`` worker processes (same results, same order)."""
-    if jobs > 1 and len(items) > 1:
-        import concurrent.futures
-        import multiprocessing
-
-        pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-            initargs=(oracle, [i.id for i in items], impl.spec, deviations))
-        with pool:
-            chunk = max(1, min(16, len(items) // (4 * jobs)))
-            return _collect(pool.map(_worker_case, range(len(items)), chunksize=chunk), len(items), progress)
-    return _collect((judge(oracle.recorded(i), impl, deviations, oracle) for i in items), len(items), progress)
-
-
-def _collect(stream: Iterable[CaseResult], n: int, progress: Callable | None) -> list[CaseResult]:
-    results = []
-    for i, result in enumerate(stream, 1):
-        results.append(result)
-        if progress:
-            progress(i, n, result)
-    return results
-
-
-_WORKER: dict = {}
-
-
-def _worker_init(oracle: Any, ids: list[str], spec: str, deviations: list[Deviation]) -> None:
-    by_id = {i.id: i for i in oracle.items}
-    _WORKER.update(oracle=oracle, items=[by_id[i] for i in ids], impl=load(spec), deviations=deviations)
-
-
-def _worker_case(index: int) -> CaseResult:
-    w = _WORKER
-    return judge(w["oracle"].recorded(w["items"][index]), w["impl"], w["deviations"], w["oracle"])

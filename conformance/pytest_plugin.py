@@ -82,11 +82,13 @@ def rnn_suite(request: pytest.FixtureRequest) -> Session:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    from conformance.report import stale_adopter_lines
+
     suite = _SUITE.get("suite")
     if suite is None or not suite.adopter:
         return
-    stale = suite.stale_adopter_entries()
-    if stale:
+    lines = stale_adopter_lines(suite.adopter_path, suite.stale_adopter_entries())
+    if lines:
         terminalreporter.section("rnn-conformance: deviations that match no case")
-        for entry in stale:
-            terminalreporter.write_line(f"{suite.adopter_path}: {entry!r} matches no case of this run; remove it")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -57,11 +57,24 @@ class RecordedCase:
         return len(self.calls) > 1
 
 
-def flatten(tree: Any) -> list[Array]:
-    """Nested lists/tuples of arrays (or anything ``np.asarray`` reads) -> a flat list of arrays."""
+def flatten(tree: Any, leaf: Callable[[Any], Array] = np.asarray) -> list[Array]:
+    """Nested lists/tuples of arrays (or of tensors ``leaf`` turns into arrays) -> a flat list."""
     if isinstance(tree, (list, tuple)):
-        return [x for t in tree for x in flatten(t)]
-    return [np.asarray(tree)]
+        return [x for t in tree for x in flatten(t, leaf)]
+    return [leaf(tree)]
+
+
+def cast(tree: Any, dtype: str) -> Any:
+    """The float arrays in ``tree`` (nested lists, Call dicts) cast to ``dtype``; None, strings
+    (RESET) and non-float arrays (masks) as they are."""
+    if tree is None or isinstance(tree, str):
+        return tree
+    if isinstance(tree, dict):
+        return {k: cast(v, dtype) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [cast(t, dtype) for t in tree]
+    a = np.asarray(tree)
+    return a.astype(dtype) if a.dtype.kind == "f" else a
 
 
 def play(calls: Sequence[Any], call: Callable[[Array, Array | None, Any], Any],

@@ -66,7 +66,7 @@ def failure_text(r: CaseResult, *, verbose: bool = False) -> str:
 def rerun_command(r: CaseResult) -> str:
     """``rnn-conformance verify ... --case ID``, or a Python one-liner for a case outside the matrix."""
     if r.drawn is not None:
-        code = ("from conformance.case import Case; from conformance.judge import run_live; "
+        code = ("from conformance.case import Case; from conformance.session import run_live; "
                 f"from conformance.report import failure_text; print(failure_text(run_live({r.drawn})))")
         return f"python -c {_shell_quote(code)}"
     words = ["rnn-conformance", "verify"]
@@ -76,6 +76,8 @@ def rerun_command(r: CaseResult) -> str:
         words += ["--oracle", "keras"]
     if r.set_option:
         words += ["--set", _shell_word(r.set_option)]
+    if r.deviations_file:
+        words += ["--deviations", _shell_word(r.deviations_file)]
     return " ".join(words + ["--case", _shell_quote(r.case.id)])
 
 
@@ -106,7 +108,7 @@ def compact_config(serialized: dict, parent_dtype: str | None = None) -> str:
 def _keras_defaults(class_name: str) -> dict[str, Any]:
     """Keras's constructor defaults for a layer class, read off refimpl's signatures (which
     tests/live checks against Keras's own)."""
-    defaults: dict[str, Any] = {}
+    defaults: dict[str, Any] = {"time_major": False, "implementation": 2}  # Keras 2 writes these too
     for cls in reversed(getattr(REGISTRY.get(class_name), "__mro__", ())):  # a subclass's defaults win
         if "__init__" in vars(cls):
             defaults.update({k: p.default for k, p in inspect.signature(cls.__init__).parameters.items()
@@ -222,6 +224,11 @@ def skip_table(results: list[CaseResult]) -> str:
         shown = ", ".join(layers[:4]) + (f" +{len(layers) - 4}" if len(layers) > 4 else "")
         lines.append(f"  {n:>4}  {reason}  [{shown}]")
     return "\n".join(lines)
+
+
+def stale_adopter_lines(path: str | None, entries: list[str]) -> list[str]:
+    """What to say about the adopter's deviations that match no case of a full run."""
+    return [f"{path}: {entry!r} matches no case of this run; remove it" for entry in entries]
 
 
 def progress_printer(stream: Any = None) -> Callable[[int, int, CaseResult], None]:

@@ -2,8 +2,9 @@
 against which oracle (a fixture set, or live Keras), on which cases, with which deviations.
 
 ``Session.open(...)`` turns the user's options into those objects and says in one line what is
-wrong when it cannot (``UsageError``); ``session.run()`` judges the selected cases. Choosing a
-fixture set and the ``--cases quick`` selection live here and nowhere else.
+wrong when it cannot (``UsageError``); ``session.run()`` judges the selected cases, in worker
+processes if asked (``judge_all``). Choosing a fixture set and the ``--cases quick`` selection live
+here and nowhere else.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from conformance.case import select
 from conformance.deviations import Deviation, load_adopter_deviations, load_deviations, stale_deviations
 from conformance.features import quick
 from conformance.fixtures import FixtureError
-from conformance.judge import CaseResult, judge_all
+from conformance.cases import all_cases
+from conformance.judge import CaseResult, judge
 from conformance.oracle.fixture import CANONICAL, FixtureOracle, SetNotFound, find_set
 from conformance.oracle.live import KerasOracle
 
@@ -50,12 +52,12 @@ class Session:
             chosen = select(source.items, layers=layers, dtypes=dtypes, ids=ids)
         except ValueError as e:
             raise UsageError(str(e)) from None
-        if not chosen:
-            raise UsageError("no case matches those filters (list them with `rnn-conformance list`)")
-        full_matrix = len(chosen) == len(source.items)
+        full_matrix = {c.id for c in all_cases()} <= {c.id for c in chosen}
         if cases == "quick":
             keep = quick_ids(source)
             chosen = [c for c in chosen if c.id in keep]
+        if not chosen:
+            raise UsageError("no case matches those filters (list them with `rnn-conformance list`)")
         try:
             implementation = load(impl)
             adopter = load_adopter_deviations(deviations) if deviations else []
@@ -67,19 +69,26 @@ class Session:
     def run(self, *, jobs: int = 1, progress: Callable[[int, int, CaseResult], None] | None = None
             ) -> list[CaseResult]:
         try:
-            return judge_all(self.oracle, self.items, self.impl, self.deviations, jobs=jobs, progress=progress)
+            results = judge_all(self.oracle, self.items, self.impl, self.deviations, jobs=jobs, progress=progress)
         except AdapterError as e:  # the adapter breaks the contract (e.g. supports() answers False)
             raise UsageError(str(e)) from None
+        for r in results:
+            r.deviations_file = self.adopter_path
+        return results
 
     def stale_project_deviations(self) -> list[Deviation]:
-        """deviations.json entries for this oracle and implementation that match no case (only
-        meaningful on the full matrix)."""
+        """deviations.json entries for this oracle and implementation that match no case; empty
+        unless the run covers the whole matrix (a filtered run proves nothing stale)."""
+        if not self.full_matrix:
+            return []
         return stale_deviations(self.items, self.oracle.name, self.impl.name,
                                 [d for d in self.deviations if d not in self.adopter])
 
     def stale_adopter_entries(self) -> list[str]:
-        return [d.match[0] for d in self.adopter
-                if not any(d.applies(i.id, self.oracle.name, self.impl.name) for i in self.items)]
+        """The adopter's entries that match no case; empty unless the run covers the whole matrix."""
+        if not self.full_matrix:
+            return []
+        return [d.match[0] for d in stale_deviations(self.items, self.oracle.name, self.impl.name, self.adopter)]
 
     def header(self) -> list[str]:
         impl = " ".join(filter(None, (self.impl.name, self.impl.version)))
@@ -134,3 +143,53 @@ def set_dir_of(name: str) -> Path:
         return find_set(name)
     except SetNotFound as e:
         raise UsageError(str(e)) from None
+
+
+def run_live(case: Any, *, oracle: Any = None, impl: Implementation | None = None,
+             deviations: list[Deviation] = ()) -> CaseResult:
+    """One case (a matrix case, or any ``Case``: the fuzzer draws them) recorded by the live Keras
+    oracle and judged."""
+    oracle = oracle or KerasOracle()
+    result = judge(oracle.record(case), impl or load("refimpl"), list(deviations), oracle)
+    if case.id not in {c.id for c in all_cases()}:
+        result.drawn = repr(case)
+    return result
+
+
+def judge_all(oracle: Any, items: list, impl: Implementation, deviations: list[Deviation], *, jobs: int = 1,
+              progress: Callable[[int, int, CaseResult], None] | None = None) -> list[CaseResult]:
+    """``oracle``'s items (matrix cases for the live oracle, recorded cases for a fixture set)
+    through ``impl``, in this process or in ``jobs`` worker processes (same results, same order)."""
+    if jobs > 1 and len(items) > 1:
+        import concurrent.futures
+        import multiprocessing
+
+        pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
+            initargs=(oracle, [i.id for i in items], impl.spec, deviations))
+        with pool:
+            chunk = max(1, min(16, len(items) // (4 * jobs)))
+            return _collect(pool.map(_worker_case, range(len(items)), chunksize=chunk), len(items), progress)
+    return _collect((judge(oracle.recorded(i), impl, deviations, oracle) for i in items), len(items), progress)
+
+
+def _collect(stream: Iterable[CaseResult], n: int, progress: Callable | None) -> list[CaseResult]:
+    results = []
+    for i, result in enumerate(stream, 1):
+        results.append(result)
+        if progress:
+            progress(i, n, result)
+    return results
+
+
+_WORKER: dict = {}
+
+
+def _worker_init(oracle: Any, ids: list[str], spec: str, deviations: list[Deviation]) -> None:
+    by_id = {i.id: i for i in oracle.items}
+    _WORKER.update(oracle=oracle, items=[by_id[i] for i in ids], impl=load(spec), deviations=deviations)
+
+
+def _worker_case(index: int) -> CaseResult:
+    w = _WORKER
+    return judge(w["oracle"].recorded(w["items"][index]), w["impl"], w["deviations"], w["oracle"])

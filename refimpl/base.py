@@ -88,7 +88,7 @@ class Layer:
 
     def __init_subclass__(cls, *, abstract: bool = False, **kwargs: Any):
         super().__init_subclass__(**kwargs)
-        if not abstract:
+        if not abstract and cls.__module__.split(".")[0] == "refimpl":  # a user's subclass: custom_objects
             REGISTRY[cls.__name__] = cls
 
     def __init__(self, *, name: str | None = None, trainable: bool = True, dtype: Any = None,

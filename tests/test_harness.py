@@ -118,3 +118,14 @@ def test_the_matrix_and_the_reference_name_the_same_merge_modes():
     from refimpl.bidirectional import MERGE_MODES as REFIMPL_MERGE_MODES
 
     assert MERGE_MODES == REFIMPL_MERGE_MODES
+
+
+@pytest.mark.parametrize("dtype", ["float64", "mixed_float16", {"module": "keras", "class_name": "DTypePolicy",
+                                                                  "config": {"name": "float16"}, "registered_name": None},
+                                   None])
+def test_the_harness_and_the_reference_read_dtype_policies_alike(dtype):
+    # Written twice on purpose: configs.py is read by the oracle side, which never imports refimpl.
+    from conformance.configs import policy_name
+    from refimpl.base import policy_name as refimpl_policy_name
+
+    assert policy_name(dtype) == refimpl_policy_name(dtype)

@@ -67,12 +67,33 @@ def installed(wheel, tmp_path_factory) -> tuple[Path, Path]:
     return bin_dir, work
 
 
+def _offline_prefix() -> list[str]:
+    """``unshare -n`` (a new network namespace with no interfaces up) where this machine allows it."""
+    if shutil.which("unshare") is None:
+        return []
+    done = subprocess.run(["unshare", "-n", "true"], capture_output=True)
+    return ["unshare", "-n"] if done.returncode == 0 else []
+
+
+OFFLINE = _offline_prefix()
+
+
 def _run(installed, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """An installed command, run from the folder outside the checkout, with no network where
+    ``unshare -n`` works (an adopter's CI may have none)."""
     bin_dir, work = installed
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "RNN_CONFORMANCE"))}
-    return subprocess.run([str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True, cwd=work,
+    return subprocess.run([*OFFLINE, str(bin_dir / args[0]), *args[1:]], capture_output=True, text=True, cwd=work,
                           timeout=900, env={**clean, "PATH": f"{bin_dir}{os.pathsep}{clean.get('PATH', '')}",
                                             **(env or {})})
+
+
+def test_the_installed_commands_run_with_the_network_cut(installed):
+    if not OFFLINE:
+        pytest.skip("unshare -n is not permitted on this machine, so the network cannot be cut here")
+    probe = "import socket; s = socket.socket(); s.settimeout(3); s.connect(('1.1.1.1', 53))"
+    done = _run(installed, "python", "-c", probe)
+    assert done.returncode != 0 and "Network is unreachable" in done.stderr, done.stderr
 
 
 def test_installed_cli_helps_lists_and_checks_the_shipped_sets(installed):

@@ -110,8 +110,22 @@ def test_the_right_ranks_run(name):
     assert np.shape(out)[0] == 2
 
 
+@pytest.mark.parametrize("rank", [r for r in WRONG_RANKS if r != 2])
+def test_a_stack_of_cells_rejects_a_step_input_of_the_wrong_rank(rank):
+    stack = refimpl.StackedRNNCells([refimpl.GRUCell(2), refimpl.LSTMCell(2)])
+    states = [[np.zeros((2, 2))], [np.zeros((2, 2)), np.zeros((2, 2))]]
+    _expect_value_error(lambda: stack.call(np.zeros(_shape(rank)), states))
+
+
+@pytest.mark.parametrize("rank", [r for r in WRONG_RANKS if r != 2])
+def test_a_stack_of_cells_rejects_states_of_the_wrong_rank(rank):
+    stack = refimpl.StackedRNNCells([refimpl.GRUCell(2), refimpl.LSTMCell(2)])
+    states = [[np.zeros(_shape(rank))], [np.zeros(_shape(rank)), np.zeros(_shape(rank))]]
+    _expect_value_error(lambda: stack.call(np.zeros((2, 2)), states))
+
+
 def test_every_public_layer_and_cell_is_covered_here():
-    covered = {n.split("(")[0] for n in itertools.chain(LAYERS, CELLS)} | {"StackedRNNCells"}
+    covered = {n.split("(")[0] for n in itertools.chain(LAYERS, CELLS)} | {"StackedRNNCells"}  # the two tests above
     public = {n for n in refimpl.__all__ if isinstance(getattr(refimpl, n), type)
               and issubclass(getattr(refimpl, n), refimpl.base.Layer)}
     assert public <= covered, public - covered

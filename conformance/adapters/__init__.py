@@ -112,8 +112,10 @@ class Implementation:
 
 
 def _call(fn: Any, keras_version: int, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, with ``keras_version`` when ``fn`` takes it (by name or as **kwargs)."""
     try:
-        takes = "keras_version" in inspect.signature(fn).parameters
+        params = inspect.signature(fn).parameters.values()
+        takes = any(p.name == "keras_version" or p.kind is p.VAR_KEYWORD for p in params)
     except (TypeError, ValueError):
         takes = False
     if takes:
@@ -156,14 +158,26 @@ def load(spec: str) -> Implementation:
         module = _import(module_name)
     except ImportError as e:
         raise AdapterError(f"impl={spec!r}: cannot import {module_name} ({e})") from None
+    except Exception as e:  # a SyntaxError, or the module raised as it ran
+        raise AdapterError(f"impl={spec!r}: importing {module_name} raised {type(e).__name__}: {_line(e)}") from None
     obj = module
     for part in attr.split(".") if attr else []:
         if not hasattr(obj, part):
             raise AdapterError(f"impl={spec!r}: {module_name} has no attribute {attr!r}")
         obj = getattr(obj, part)
-    if inspect.isclass(obj):
-        try:
+    try:
+        if inspect.isclass(obj):
             obj = obj()
-        except ImportError as e:  # e.g. the adapter's framework is not installed
-            raise AdapterError(f"impl={spec!r}: {e}") from None
-    return Implementation(obj, spec)
+        return Implementation(obj, spec)  # reads name and version: a worker may start here
+    except AdapterError:
+        raise
+    except ImportError as e:  # e.g. the adapter's framework is not installed
+        raise AdapterError(f"impl={spec!r}: {e}") from None
+    except Exception as e:
+        raise AdapterError(f"impl={spec!r}: setting it up raised {type(e).__name__}: {_line(e)}") from None
+
+
+def _line(e: BaseException) -> str:
+    """An exception's message as one line (its last non-empty line: where a worker says what failed)."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    return lines[-1] if lines else type(e).__name__

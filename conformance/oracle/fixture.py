@@ -8,6 +8,7 @@ holding a manifest.json, or the name of a set shipped with the package.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -33,20 +34,21 @@ def shipped_sets() -> list[Path]:
 
 
 def find_set(name: str | Path | None = None) -> Path:
-    """A set's directory: ``name`` if it is a directory with a manifest.json, else the shipped set
-    of that name (the canonical one for None)."""
-    name = CANONICAL if name in (None, "") else name
+    """A set's directory: the shipped set of that name (the canonical one for None), else ``name``
+    as a directory holding a manifest.json. A name with a path separator is always a directory."""
+    name = str(CANONICAL if name in (None, "") else name)
+    is_path = "/" in name or os.sep in name
+    shipped = shipped_root() / name
+    if not is_path and (shipped / "manifest.json").is_file():
+        return shipped
     path = Path(name)
     if (path / "manifest.json").is_file():
         return path
-    shipped = shipped_root() / str(name)
-    if (shipped / "manifest.json").is_file():
-        return shipped
     names = [p.name for p in shipped_sets()]
     where = (f"the shipped sets are {', '.join(names)}" if names else
              f"no sets are shipped with this installation ({shipped_root()} is empty or missing)")
     why = "is a directory without a manifest.json" if path.is_dir() else "is neither a directory nor a shipped set"
-    raise SetNotFound(f"fixture set {str(name)!r} {why}; {where}; or point at a set's directory with --set DIR")
+    raise SetNotFound(f"fixture set {name!r} {why}; {where}; or give the path of a set's directory")
 
 
 class FixtureOracle:

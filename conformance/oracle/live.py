@@ -35,7 +35,7 @@ from conformance.case import Case, check_unique_ids
 from conformance.cases import all_cases
 from conformance.data import call_plan, make_data
 from conformance.machine import cpu_device
-from conformance.recorded import RecordedCase, play
+from conformance.recorded import RecordedCase, cast, flatten, play
 
 Array = np.ndarray
 PACKAGES = {"keras": "keras", "tf_keras": "tf-keras"}  # import name -> distribution name
@@ -86,14 +86,22 @@ class KerasOracle:
     def major(self) -> int:
         return 2 if self.package == "tf_keras" else 3
 
-    def versions(self) -> dict[str, str]:
+    def versions(self, *, devices: bool = False) -> dict[str, str]:
+        """Keras's version, package and backend, the backend's version; with ``devices``, also
+        what the backend computes on (the Keras-on-backend adapters report it)."""
         keras = self.keras
-        versions = {"keras": keras.__version__, "package": PACKAGES[self.package],
-                    "backend": keras.backend.backend()}
-        if versions["backend"] == "tensorflow":
-            import tensorflow as tf
+        backend = keras.backend.backend()
+        versions = {"keras": keras.__version__, "package": PACKAGES[self.package], "backend": backend,
+                    backend: importlib.import_module(backend).__version__}
+        if devices and backend == "jax":
+            import jax
 
-            versions["tensorflow"] = tf.__version__
+            versions["devices"] = ", ".join(str(d) for d in jax.devices())
+        elif devices and backend == "torch":
+            import torch
+
+            versions["devices"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+            versions["cudnn"] = str(torch.backends.cudnn.version()) if torch.cuda.is_available() else ""
         return versions
 
     @property
@@ -131,10 +139,9 @@ class KerasOracle:
         data = make_data(case, [w.shape for w in layer.get_weights()], _nest_states(layer, states),
                          _dropout_layout(case, layer, states) if case.training else [])
         layer.set_weights([w.astype(case.dtype) for w in data.weights])
-        masks = None if not data.dropout_masks else [[_cast(dp, case.dtype), _cast(rec, case.dtype)]
-                                                      for dp, rec in data.dropout_masks]
-        rec = RecordedCase(case.id, case.family, case.dtype, config, _cast(call_plan(case, data), case.dtype),
-                           _cast(data.weights, case.dtype), case.training, masks, [], "ok")
+        masks = None if not data.dropout_masks else cast([list(pair) for pair in data.dropout_masks], case.dtype)
+        rec = RecordedCase(case.id, case.family, case.dtype, config, cast(call_plan(case, data), case.dtype),
+                           cast(data.weights, case.dtype), case.training, masks, [], "ok")
         try:
             rec.outputs = self.play(layer, rec.calls, training=case.training, dropout_masks=rec.dropout_masks,
                                     dtype=case.dtype, layout=layout)
@@ -158,7 +165,7 @@ class KerasOracle:
                 kwargs["initial_state"] = _map(lambda s: self.tensor(s.astype(dtype)),
                                                layout.state_to_oracle(initial_state))
             out = layer(self.tensor(layout.to_oracle(x, 2).astype(dtype)), **kwargs)
-            return [layout.from_oracle(self.to_numpy(o)) for o in _flat(out)]
+            return [layout.from_oracle(o) for o in flatten(out, self.to_numpy)]
 
         reset = layer.reset_state if hasattr(layer, "reset_state") else layer.reset_states  # Keras 3 / 2
         return play(calls, call, reset)
@@ -383,23 +390,6 @@ def _as_channels_first(config: dict) -> dict:
         return serialized
 
     return configs.rewrite(config, change)
-
-
-def _flat(out: Any) -> list:
-    """A layer call's outputs (tensors in nested tuples/lists), flattened in order."""
-    return [x for o in out for x in _flat(o)] if isinstance(out, (list, tuple)) else [out]
-
-
-def _cast(tree: Any, dtype: str) -> Any:
-    """Float arrays in ``tree`` (nested lists, Call dicts) cast to ``dtype``; the rest as it is."""
-    if tree is None or isinstance(tree, str):
-        return tree
-    if isinstance(tree, dict):
-        return {k: _cast(v, dtype) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [_cast(t, dtype) for t in tree]
-    a = np.asarray(tree)
-    return a.astype(dtype) if a.dtype.kind == "f" else a
 
 
 def _map(fn: Callable, tree: Any) -> Any:

@@ -18,23 +18,6 @@ from conformance.oracle import wire
 from conformance.oracle.live import KerasOracle
 
 
-def _versions(keras) -> dict:
-    backend = keras.backend.backend()
-    out = {"keras": keras.__version__, "backend": backend}
-    module = __import__(backend)
-    out[backend] = module.__version__
-    if backend == "jax":
-        import jax
-
-        out["devices"] = ", ".join(str(d) for d in jax.devices())
-    elif backend == "torch":
-        import torch
-
-        out["devices"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-        out["cudnn"] = str(torch.backends.cudnn.version()) if torch.cuda.is_available() else ""
-    return out
-
-
 def main() -> None:
     out = os.fdopen(os.dup(1), "wb")  # the protocol's channel; anything printed goes to stderr
     os.dup2(2, 1)
@@ -51,7 +34,7 @@ def main() -> None:
             return
         try:
             if req["op"] == "versions":
-                wire.send(out, {"ok": True, "versions": _versions(keras)}, {})
+                wire.send(out, {"ok": True, "versions": oracle.versions(devices=True)}, {})
             else:
                 outputs = oracle.play_config(req["config"], req["weights"], req["calls"], training=req["training"],
                                              dropout_masks=req["dropout_masks"])

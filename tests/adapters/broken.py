@@ -19,8 +19,9 @@ class RefImpl:
     version = "0"
     layers: tuple[str, ...] = ()  # the Keras classes this port implements
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
-        return _RefImpl().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, keras_version=3):
+        return _RefImpl().run(config, weights, inputs, mask=mask, initial_state=initial_state,
+                              keras_version=keras_version)
 
     def supports(self, config):
         return True if config["class_name"] in self.layers else f"{self.name} implements {'/'.join(self.layers)} only"
@@ -33,13 +34,21 @@ def _swap_blocks(w: np.ndarray, i: int, j: int, n: int) -> np.ndarray:
 
 
 class SwappedGRU(RefImpl):
-    """A GRU port that reads Keras's gate blocks in torch's order: (r, z, h) for (z, r, h)."""
+    """A GRU port that reads Keras's gate blocks in torch's order: (r, z, h) for (z, r, h); also
+    inside Bidirectional, in both directions."""
 
     name, layers = "swapped-gru", ("GRU",)
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         weights = [_swap_blocks(w, 0, 1, 3) for w in weights]
-        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state, **kw)
+
+    def supports(self, config):
+        if config["class_name"] == "Bidirectional":
+            inner = [config["config"][k] for k in ("layer", "backward_layer") if config["config"].get(k)]
+            if all(c["class_name"] == "GRU" for c in inner):
+                return True
+        return super().supports(config)
 
 
 class StatesSwappedLSTM(RefImpl):
@@ -47,8 +56,8 @@ class StatesSwappedLSTM(RefImpl):
 
     name, layers = "states-swapped-lstm", ("LSTM",)
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
-        out = super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
+        out = super().run(config, weights, inputs, mask=mask, initial_state=initial_state, **kw)
         return [out[0], out[2], out[1]] if len(out) == 3 else out
 
 
@@ -57,8 +66,8 @@ class MaskIgnoringRNN(RefImpl):
 
     name, layers = "mask-ignoring", ("SimpleRNN",)
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
-        return super().run(config, weights, inputs, mask=None, initial_state=initial_state)
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
+        return super().run(config, weights, inputs, mask=None, initial_state=initial_state, **kw)
 
 
 # --- GRU conversions ----------------------------------------------------------------------------------
@@ -79,11 +88,11 @@ class ResetBeforeGRU(RefImpl):
 
     name = "reset-before-gru"
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         config = {**config, "config": {**config["config"], "reset_after": False}}
         kernel, recurrent_kernel, bias = weights
         return super().run(config, [kernel, recurrent_kernel, bias[0] + bias[1]], inputs, mask=mask,
-                           initial_state=initial_state)
+                           initial_state=initial_state, **kw)
 
     def supports(self, config):
         return _gru(config, reset_after=True)
@@ -95,11 +104,11 @@ class ResetAfterGRU(RefImpl):
 
     name = "reset-after-gru"
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         config = {**config, "config": {**config["config"], "reset_after": True}}
         kernel, recurrent_kernel, bias = weights
         return super().run(config, [kernel, recurrent_kernel, np.stack([bias, np.zeros_like(bias)])], inputs,
-                           mask=mask, initial_state=initial_state)
+                           mask=mask, initial_state=initial_state, **kw)
 
     def supports(self, config):
         return _gru(config, reset_after=False)
@@ -110,10 +119,10 @@ class RecurrentBiasTwiceGRU(RefImpl):
 
     name = "bias-twice-gru"
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         kernel, recurrent_kernel, bias = weights
         return super().run(config, [kernel, recurrent_kernel, np.stack([bias[0], bias[0] + bias[1]])], inputs,
-                           mask=mask, initial_state=initial_state)
+                           mask=mask, initial_state=initial_state, **kw)
 
     def supports(self, config):
         return _gru(config, reset_after=True)
@@ -125,10 +134,10 @@ class SwappedUpdateGRU(RefImpl):
 
     name = "swapped-update-gru"
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         third = weights[0].shape[-1] // 3
         negated = [np.concatenate([-w[..., :third], w[..., third:]], axis=-1) for w in weights]
-        return super().run(config, negated, inputs, mask=mask, initial_state=initial_state)
+        return super().run(config, negated, inputs, mask=mask, initial_state=initial_state, **kw)
 
     def supports(self, config):
         ok = _gru(config)
@@ -151,9 +160,9 @@ class DefaultActivations(RefImpl):
 
     name, layers = "default-activations", ("SimpleRNN", "LSTM", "GRU")
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         config = _activations(config, lambda key, value: "tanh" if key == "activation" else "sigmoid")
-        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state, **kw)
 
 
 class SigmoidForHardSigmoid(RefImpl):
@@ -161,9 +170,9 @@ class SigmoidForHardSigmoid(RefImpl):
 
     name, layers = "sigmoid-for-hard-sigmoid", ("SimpleRNN", "LSTM", "GRU")
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         config = _activations(config, lambda key, value: "sigmoid" if value == "hard_sigmoid" else value)
-        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state, **kw)
 
 
 # --- states, masks and precision ----------------------------------------------------------------------
@@ -172,10 +181,10 @@ class InitialCellStateIgnored(RefImpl):
 
     name, layers = "initial-c-ignored", ("LSTM",)
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         if initial_state is not None:
             initial_state = [initial_state[0], np.zeros_like(initial_state[1])]
-        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state, **kw)
 
 
 class Float32Inside(RefImpl):
@@ -183,11 +192,11 @@ class Float32Inside(RefImpl):
 
     name, layers = "float32-inside", ("SimpleRNN", "LSTM", "GRU")
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         config = {**config, "config": {**config["config"], "dtype": "float32"}}
         state = None if initial_state is None else [np.asarray(s, "float32") for s in initial_state]
         out = super().run(config, [w.astype("float32") for w in weights], inputs.astype("float32"), mask=mask,
-                          initial_state=state)
+                          initial_state=state, **kw)
         return [o.astype(inputs.dtype) for o in out]
 
 
@@ -196,10 +205,10 @@ class MaskNotReversed(RefImpl):
 
     name, layers = "mask-not-reversed", ("SimpleRNN",)
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         if mask is not None and config["config"].get("go_backwards"):
             mask = mask[:, ::-1]  # refimpl reverses it again: the steps see it unreversed
-        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state)
+        return super().run(config, weights, inputs, mask=mask, initial_state=initial_state, **kw)
 
 
 class PortersLoop(RefImpl):
@@ -210,9 +219,10 @@ class PortersLoop(RefImpl):
     late = False  # step t masked by mask[t - 1]
     update_masked_states = False  # a masked step still updates the state
 
-    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, **kw):
         c = config["config"]
-        cell = refimpl.SimpleRNNCell(c["units"], activation=c.get("activation", "tanh"), use_bias=c.get("use_bias", True))
+        cell = refimpl.SimpleRNNCell(c["units"], activation=c.get("activation", "tanh"), use_bias=c.get("use_bias", True),
+                                     keras_version=kw.get("keras_version", 3))
         cell.build((inputs.shape[0], inputs.shape[2]))
         cell.set_weights(weights)
         steps = range(inputs.shape[1])[::-1] if c.get("go_backwards") else range(inputs.shape[1])

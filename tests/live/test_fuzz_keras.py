@@ -12,7 +12,7 @@ from hypothesis import assume, given
 
 from conformance import strategies as rs
 from conformance.deviations import deviation_for, load_deviations
-from conformance.judge import run_live
+from conformance.session import run_live
 from conformance.oracle.live import KerasOracle
 from conformance.report import failure_text
 
