@@ -29,14 +29,17 @@ class Comparison:
     actual_value: float | None = None
 
 
-def compare(expected: list[Array], actual: list[Array], tol: Tolerance) -> Comparison:
+def compare(expected: list[Array], actual: list[Array], tol: Tolerance, labels: list[str] | None = None) -> Comparison:
+    """``labels``: a name for each array in messages (default ``outputs[k]``)."""
     if len(actual) != len(expected):
-        return Comparison(False, message=f"len(outputs)={len(actual)}, but should be {len(expected)}")
+        what = "outputs" if labels is None else "arrays"
+        return Comparison(False, message=f"len({what})={len(actual)}, but should be {len(expected)}")
+    name = (lambda k: f"outputs[{k}]") if labels is None else labels.__getitem__
     for k, (e, a) in enumerate(zip(expected, actual)):
         if a.shape != e.shape:
-            return Comparison(False, message=f"outputs[{k}].shape={a.shape}, but should be {e.shape}")
+            return Comparison(False, message=f"{name(k)}.shape={a.shape}, but should be {e.shape}")
         if a.dtype != e.dtype:
-            return Comparison(False, message=f"outputs[{k}].dtype={a.dtype}, but should be {e.dtype}")
+            return Comparison(False, message=f"{name(k)}.dtype={a.dtype}, but should be {e.dtype}")
     result = Comparison(True)
     worst_excess = -np.inf
     for k, (e, a) in enumerate(zip(expected, actual)):
@@ -63,7 +66,7 @@ def compare(expected: list[Array], actual: list[Array], tol: Tolerance) -> Compa
         k, idx = result.worst
         err = abs(result.actual_value - result.expected_value)
         result.ok = False
-        result.message = (f"outputs[{k}][{', '.join(map(str, idx))}]={result.actual_value!r}, but should "
+        result.message = (f"{name(k)}[{', '.join(map(str, idx))}]={result.actual_value!r}, but should "
                           f"be {result.expected_value!r} (abs err {err:.3g} > atol {tol.atol:g} + rtol "
                           f"{tol.rtol:g}*max|expected|)")
     return result

@@ -6,7 +6,8 @@ other than the documented semantics, each with its root cause.
 ``match`` globs select ('*' any text, '{a,b}' alternatives, '!glob' excludes), for the oracles in
 ``oracle`` and the implementations in ``impls``. Its ``kind`` says how the case departs:
 "values" (the numbers differ), "raises" (the oracle raises), "any" (the numbers differ, or the
-implementation raises). Judging applies them as strict xfails (``judge.py``).
+implementation raises), "gradients" (only the gradients differ). Judging applies them as strict
+xfails (``judge.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 DEVIATIONS_FILE = Path(__file__).with_name("deviations.json")
-KINDS = ("values", "raises", "any")
+KINDS = ("values", "raises", "any", "gradients")
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def load_deviations(path: Path = DEVIATIONS_FILE) -> list[Deviation]:
     entries = json.loads(Path(path).read_text())["deviations"]
     for e in entries:
         if e["kind"] not in KINDS or not e.get("reason"):
-            raise ValueError(f"{path}: entry {e['match']} needs kind 'values', 'raises' or 'any' and a reason")
+            raise ValueError(f"{path}: entry {e['match']} needs a kind of {KINDS} and a reason")
     return [Deviation(tuple(e["match"]), e["kind"], tuple(_as_list(e["oracle"])), e["reason"],
                       tuple(_as_list(e.get("impls", "*")))) for e in entries]
 
@@ -85,10 +86,12 @@ def _as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def deviation_for(case: Any, deviations: Iterable[Deviation], oracle: str, impl: str = "refimpl"
-                  ) -> Deviation | None:
-    """The first entry that applies to ``case`` (anything with an ``id``), or None."""
-    return next((d for d in deviations if d.applies(case.id, oracle, impl)), None)
+def deviation_for(case: Any, deviations: Iterable[Deviation], oracle: str, impl: str = "refimpl", *,
+                  gradients: bool = False) -> Deviation | None:
+    """The first entry that applies to ``case`` (anything with an ``id``): for its outputs, or with
+    ``gradients`` for its gradients alone; None when there is none."""
+    return next((d for d in deviations if (d.kind == "gradients") == gradients and d.applies(case.id, oracle, impl)),
+                None)
 
 
 def stale_deviations(cases: list, oracle: str, impl: str = "refimpl",

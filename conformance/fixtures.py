@@ -24,7 +24,8 @@ import numpy as np
 
 from conformance.recorded import RESET, RecordedCase
 
-SCHEMA = "keras-rnn-conformance/fixtures/1"
+SCHEMA = "keras-rnn-conformance/fixtures/2"  # 2 added cotangents and gradients (FIXTURES.md)
+READABLE = ("keras-rnn-conformance/fixtures/1", SCHEMA)
 
 
 class FixtureError(Exception):
@@ -58,6 +59,11 @@ def entry(rec: RecordedCase, key: str, arrays: dict[str, dict[str, np.ndarray]])
         out.update(status="ok", error="", outputs=put("outputs", rec.outputs, cast=False))
     else:  # Keras fails on a valid configuration: recorded, replayed as such
         out.update(status=rec.status, error=rec.error, outputs=[])
+    gradients = None
+    if rec.gradients is not None:
+        gradients = {k: put(f"grad.{k}", rec.gradients[k], cast=False) for k in ("inputs", "initial_state", "weights")}
+    out.update(cotangents=put("cotangents", rec.cotangents, cast=False), gradients=gradients,
+               gradient_error=rec.gradient_error)
     return out
 
 
@@ -99,8 +105,8 @@ def check(set_dir: Path) -> dict:
         raise FixtureError(f"{manifest_path}: missing") from None
     except json.JSONDecodeError as e:
         raise FixtureError(f"{manifest_path}: not valid JSON ({e})") from None
-    if manifest.get("schema") != SCHEMA:
-        raise FixtureError(f"{manifest_path}: schema={manifest.get('schema')!r}, expected {SCHEMA!r}")
+    if manifest.get("schema") not in READABLE:
+        raise FixtureError(f"{manifest_path}: schema={manifest.get('schema')!r}, expected one of {READABLE}")
     for key in ("oracle", "device", "files", "cases", "dtypes"):
         if key not in manifest:
             raise FixtureError(f"{manifest_path}: no {key!r} entry")
@@ -151,8 +157,11 @@ def load(set_dir: Path) -> tuple[dict, list[RecordedCase]]:
             return npz[ref]
 
         calls = [c if c == RESET else {k: get(v) for k, v in c.items()} for c in e["calls"]]
+        grads = e.get("gradients")  # schema 2
         out.append(RecordedCase(e["id"], e["family"], e["dtype"], e["config"], calls, get(e["weights"]),
-                               e["training"], get(e["dropout_masks"]), get(e["outputs"]), e["status"], e["error"]))
+                                e["training"], get(e["dropout_masks"]), get(e["outputs"]), e["status"], e["error"],
+                                get(e.get("cotangents")), None if grads is None else {k: get(v) for k, v in grads.items()},
+                                e.get("gradient_error", "")))
     return manifest, out
 
 

@@ -13,6 +13,11 @@ Keras there (pass) or compute the documented value, as refimpl does (xfail); any
 
 The tolerance of a case is that of the least precise dtype any of its layers computes in
 (``configs.precision``): a float64 Bidirectional around a float32 LSTM is judged as float32.
+
+Where the outputs agree and the oracle recorded gradients (fixture schema 2), the implementation's
+gradients for the same cotangents are checked too, at the gradient tolerance (``run_vjp`` of the
+adapter contract; an adapter without it is skipped on that check, with the reason). A gradient
+failure fails the case; ``CaseResult.gradient`` keeps the gradient check's own status.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from conformance import configs
 from conformance.adapters import AdapterError, Implementation
@@ -62,6 +69,11 @@ class CaseResult:
     diagnosis: list[str] = field(default_factory=list)
     drawn: str | None = None  # a case outside the matrix (the fuzzer's): its repr, to rerun it
     deviations_file: str | None = None  # the adopter's --deviations, to rerun with it
+    # The gradient check, beside the outputs': "" (no gradients recorded), or a status of its own.
+    gradient: str = ""
+    gradient_comparison: Comparison | None = None
+    gradient_error: str = ""  # why it was skipped, or what raised
+    gradient_tolerance: Tolerance | None = None
 
     @property
     def ok(self) -> bool:
@@ -72,7 +84,7 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
     """A recorded case through ``impl``, judged against ``oracle``'s outputs (``oracle``: a
     FixtureOracle or KerasOracle; its name selects deviations, its major version the semantics)."""
     start = time.perf_counter()
-    deviation = deviation_for(rec, deviations, oracle.name, impl.name)
+    deviation = deviation_for(rec, deviations, oracle.name, impl.name)  # for the outputs
     precision = configs.precision(rec.config, rec.dtype)
     tol = tolerance_for(precision)
     base = dict(deviation=deviation, config=rec.config, precision=precision, tolerance=tol, oracle_kind=oracle.kind,
@@ -114,7 +126,57 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
     if status == "fail":
         result.error_over_time = error_over_time(rec, actual)
         result.diagnosis = diagnose(rec, actual, tol, oracle.major)
+    elif status == "pass":
+        _judge_gradients(result, rec, impl, deviations, oracle)
     return result
+
+
+def _judge_gradients(result: CaseResult, rec: RecordedCase, impl: Implementation, deviations: list[Deviation],
+                     oracle: Any) -> None:
+    """Where the outputs agree and Keras's gradients are recorded: the implementation's gradients
+    for the same cotangents, compared at the gradient tolerance. A gradient failure fails the case."""
+    if rec.gradients is None:
+        result.gradient_error = f"Keras's backward pass raised: {rec.gradient_error}" if rec.gradient_error else ""
+        return
+    result.gradient_tolerance = tol = tolerance_for(result.precision, gradients=True)
+    why = impl.why_not_gradients(rec)
+    if why:
+        result.gradient, result.gradient_error = "skip", why
+        return
+    try:
+        actual = impl.run_vjp(rec, oracle.major)
+        expected, got, labels = gradient_arrays(rec.gradients), gradient_arrays(actual), gradient_labels(rec.gradients)
+    except Exception as e:
+        result.gradient, result.gradient_error = "error", f"{impl.name}.run_vjp raised {type(e).__name__}: {str(e)[:2000]}"
+    else:
+        c = result.gradient_comparison = compare(expected, [np.asarray(a) for a in got], tol, labels)
+        deviation = deviation_for(rec, deviations, oracle.name, impl.name, gradients=True)
+        if deviation is None:
+            result.gradient = "pass" if c.ok else "fail"
+        else:
+            result.gradient, result.deviation = ("xpass" if c.ok else "xfail"), deviation
+    if result.gradient in ("fail", "error", "xpass", "xfail"):
+        result.status = result.gradient
+
+
+def gradient_arrays(grads: dict) -> list:
+    """A gradients dict flattened: each call's d inputs, then each given initial state's, then the weights'."""
+    states = [s for per_call in grads["initial_state"] if per_call is not None for s in _leaves(per_call)]
+    return [*grads["inputs"], *states, *grads["weights"]]
+
+
+def gradient_labels(grads: dict) -> list[str]:
+    """The names compare() reports ``gradient_arrays``'s entries by."""
+    calls = len(grads["inputs"])
+    labels = [f"d inputs{'' if calls == 1 else f' (call {k})'}" for k in range(calls)]
+    for k, per_call in enumerate(grads["initial_state"]):
+        if per_call is not None:
+            labels += [f"d initial_state[{i}]{'' if calls == 1 else f' (call {k})'}" for i in range(len(_leaves(per_call)))]
+    return labels + [f"d weights[{i}]" for i in range(len(grads["weights"]))]
+
+
+def _leaves(tree: Any) -> list:
+    return [x for t in tree for x in _leaves(t)] if isinstance(tree, (list, tuple)) else [tree]
 
 
 def _judge_quirk(rec: RecordedCase, actual: list, comparison: Comparison, tol: Tolerance,

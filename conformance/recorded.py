@@ -42,6 +42,10 @@ class RecordedCase:
     outputs: list  # every output of every call, flattened
     status: str  # "ok", or "oracle-raised" (Keras failed on this valid configuration)
     error: str = ""
+    cotangents: list | None = None  # one per output: the loss is sum_k <outputs[k], cotangents[k]>
+    gradients: dict | None = None  # the loss's gradients: {"inputs": [per call], "initial_state":
+    #   [per call: nested like the call's initial_state, or None], "weights": [in get_weights() order]}
+    gradient_error: str = ""  # Keras's backward pass raised (its forward pass ran)
 
     @property
     def masked(self) -> bool:

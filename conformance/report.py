@@ -49,6 +49,13 @@ def failure_text(r: CaseResult, *, verbose: bool = False) -> str:
         lines.append(f"  {c.message}")
         if c.worst is not None:
             lines.append(f"  max abs err {c.max_abs:.3g}, max rel err {c.max_rel:.3g}")
+    g = r.gradient_comparison
+    if r.gradient in ("fail", "xpass", "xfail", "error"):
+        lines.append(f"  the outputs agree; the gradients {'do not' if r.gradient in ('fail', 'error') else 'are a known deviation'}:")
+        if g is not None and not g.ok:
+            lines.append(f"  {g.message}")
+        if r.gradient_error:
+            lines.append(f"  {r.gradient_error}")
     if r.error:
         lines.append("  " + r.error.strip().replace("\n", "\n  "))
     if r.deviation is not None and r.status == "fail":
@@ -181,24 +188,35 @@ def dtype_table(results: list[CaseResult]) -> str:
     rows: dict[tuple[str, str], dict] = {}
     for r in results:
         row = rows.setdefault((r.case.family, r.precision),
-                              {"n": 0, "pass": 0, "xfail": 0, "skip": 0, "bad": 0, "worst": 0.0, "tol": r.tolerance})
+                              {"n": 0, "pass": 0, "xfail": 0, "skip": 0, "bad": 0, "worst": 0.0, "tol": r.tolerance,
+                               "grad": None, "grad_tol": None})
         row["n"] += 1
         row[r.status if r.status in ("pass", "xfail", "skip") else "bad"] += 1
         if r.status in ("pass", "fail") and r.comparison is not None:
             row["worst"] = max(row["worst"], r.comparison.max_abs)
+        if r.gradient in ("pass", "fail") and r.gradient_comparison is not None:
+            row["grad"] = max(row["grad"] or 0.0, r.gradient_comparison.max_abs)
+            row["grad_tol"] = r.gradient_tolerance
     order = {f: i for i, f in enumerate(ordered(f for f, _ in rows))}
     table = []
     for (family, dtype), row in sorted(rows.items(), key=lambda kv: (order[kv[0][0]], _dtype_rank(kv[0][1]))):
-        tol = row["tol"]
+        tol, grad_tol = row["tol"], row["grad_tol"]
         table.append([family, dtype, row["n"], row["pass"], row["xfail"], row["skip"], row["bad"],
-                      f"{row['worst']:.2e}", "" if tol is None else f"atol={tol.atol:g} rtol={tol.rtol:g}"])
-    lines = text_table(["layer", "dtype", "cases", "pass", "known", "skip", "FAIL", "max abs err", "tolerance"],
-                       table, left=2)
+                      f"{row['worst']:.2e}", "" if tol is None else f"{tol.atol:g}/{tol.rtol:g}",
+                      "-" if row["grad"] is None else f"{row['grad']:.2e}",
+                      "" if grad_tol is None else f"{grad_tol.atol:g}/{grad_tol.rtol:g}"])
+    lines = text_table(["layer", "dtype", "cases", "pass", "known", "skip", "FAIL", "max abs err", "atol/rtol",
+                        "grad err", "atol/rtol"], table, left=2)
     total, bad = len(results), sum(not r.ok for r in results)
     known, skipped = sum(r.status == "xfail" for r in results), sum(r.status == "skip" for r in results)
     lines.append("-" * len(lines[1]))
     lines.append(f"{total} cases: {total - bad - known - skipped} agree, {known} known deviations, "
                  f"{skipped} skipped, {bad} failing")
+    checked = Counter(r.gradient for r in results if r.gradient)
+    if checked:
+        lines.append(f"gradients: {checked['pass']} agree, {checked['xfail']} known deviations, {checked['skip']} "
+                     f"skipped, {checked['fail'] + checked['error'] + checked['xpass']} failing (of the cases whose "
+                     "outputs agree and whose gradients Keras recorded)")
     return "\n".join(lines)
 
 
@@ -278,6 +296,10 @@ def case_entry(r: CaseResult) -> dict:
         "deviation": None if r.deviation is None else r.deviation.reason,
         "config": r.config, "seconds": round(r.seconds, 4), "rerun": rerun_command(r),
         "diagnosis": list(r.diagnosis), "error_over_time": r.error_over_time,
+        "gradient": {"status": r.gradient or None, "message": (r.gradient_comparison.message if r.gradient_comparison else "")
+                     or r.gradient_error,
+                     "max_abs": r.gradient_comparison.max_abs if r.gradient_comparison else None,
+                     "tolerance": None if r.gradient_tolerance is None else r.gradient_tolerance._asdict()},
     })
 
 

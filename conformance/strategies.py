@@ -44,19 +44,22 @@ def _maybe(strategy: st.SearchStrategy) -> st.SearchStrategy:
 
 @st.composite
 def layer_kwargs(draw, name: str, *, training: bool = False, wrapped: bool = False,
-                 data_formats: Sequence[str] = ("channels_last", "channels_first")) -> dict:
+                 data_formats: Sequence[str] = ("channels_last", "channels_first"),
+                 activations: Sequence[str | None] = ACTIVATIONS,
+                 recurrent_activations: Sequence[str] = RECURRENT_ACTIVATIONS) -> dict:
     """Keyword arguments for one Keras layer class (SimpleRNN, LSTM, GRU, ConvLSTM1D/2D/3D).
 
     ``wrapped``: for Bidirectional's inner layer (no go_backwards, no zero_output_for_mask).
-    ``training``: dropout rates are drawn only when the caller will supply dropout masks."""
+    ``training``: dropout rates are drawn only when the caller will supply dropout masks.
+    ``activations``, ``recurrent_activations``: the names to draw from (e.g. smooth ones only)."""
     options: dict[str, st.SearchStrategy] = {
-        "activation": st.sampled_from(ACTIVATIONS), "use_bias": st.booleans(),
+        "activation": st.sampled_from(activations), "use_bias": st.booleans(),
         "return_sequences": st.booleans(), "return_state": st.booleans(), "unroll": st.booleans(),
     }
     if not wrapped:
         options.update(go_backwards=st.booleans(), zero_output_for_mask=st.booleans())
     if name != "SimpleRNN":
-        options["recurrent_activation"] = st.sampled_from(RECURRENT_ACTIVATIONS)
+        options["recurrent_activation"] = st.sampled_from(recurrent_activations)
     if name in ("LSTM",) + CONV:
         options["unit_forget_bias"] = st.booleans()
     if name == "GRU":

@@ -24,11 +24,11 @@ from refimpl.rnn import RNN
 from refimpl.serialization import deserialize, serialize
 from refimpl.simple_rnn import SimpleRNN, SimpleRNNCell
 from refimpl.stacked import StackedRNNCells
-from refimpl.vjp import Gradients, value_and_vjp, vjp
+from refimpl.vjp import Gradients, vjp, vjp_fn
 
 __version__ = "0.1.0"
 KERAS_VERSION = "3.15.1"  # the Keras release the reference was checked against
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN",
            "StackedRNNCells", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D", "ConvLSTMCell",
-           "Bidirectional", "DropoutMasks", "deserialize", "serialize", "vjp", "value_and_vjp", "Gradients"]
+           "Bidirectional", "DropoutMasks", "deserialize", "serialize", "vjp", "vjp_fn", "Gradients"]

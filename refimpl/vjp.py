@@ -30,7 +30,7 @@ import numpy as np
 
 from refimpl._typing import Array
 from refimpl.bidirectional import Bidirectional
-from refimpl.cell import DropoutMasks, RNNCell, WeightGrads
+from refimpl.cell import RNNCell, WeightGrads
 from refimpl.conv_lstm import ConvLSTM
 from refimpl.rnn import RNN, _expand, _flatten, _map, _map2, _pack, _reset_dropout
 
@@ -46,18 +46,23 @@ def vjp(layer: Any, inputs: Any, cotangents: Any, *, mask: Any = None, initial_s
     """The gradients of sum_i <output_i, cotangents_i> for one call of ``layer`` (see the module
     docstring). ``cotangents`` has the structure the call returns; None stands for zeros. The call
     happens as ``layer(...)`` would make it (a stateful layer keeps its new states)."""
-    return value_and_vjp(layer, inputs, cotangents, mask=mask, initial_state=initial_state, training=training,
-                         dropout_masks=dropout_masks)[1]
+    _, pullback = vjp_fn(layer, inputs, mask=mask, initial_state=initial_state, training=training,
+                         dropout_masks=dropout_masks)
+    return pullback(cotangents)
 
 
-def value_and_vjp(layer: Any, inputs: Any, cotangents: Any, *, mask: Any = None, initial_state: Any = None,
-                  training: bool = False, dropout_masks: Any = None) -> tuple[Any, Gradients]:
-    """``vjp``, also returning what the call returned."""
+def vjp_fn(layer: Any, inputs: Any, *, mask: Any = None, initial_state: Any = None, training: bool = False,
+           dropout_masks: Any = None) -> tuple[Any, Callable[[Any], Gradients]]:
+    """(what the call returns, its pullback), as ``jax.vjp`` gives them: the call is made once, and
+    ``pullback(cotangents)`` (once) gives the Gradients for cotangents of that structure."""
     taped = _forward(layer, inputs, mask, initial_state, training, dropout_masks)
-    try:
-        return taped.returned, taped.backward(cotangents)
-    finally:
-        taped.close()
+
+    def pullback(cotangents: Any) -> Gradients:
+        try:
+            return taped.backward(cotangents)
+        finally:
+            taped.close()
+    return taped.returned, pullback
 
 
 def _forward(layer: Any, inputs: Any, mask: Any, initial_state: Any, training: bool, dropout_masks: Any) -> Any:
@@ -240,4 +245,3 @@ def _float_dtype(reference: Any, fallback: Array) -> np.dtype:
     return dtype if dtype.kind == "f" else fallback.dtype
 
 
-_ = (Callable, DropoutMasks)  # typing names kept for readers of the signatures above

@@ -25,8 +25,15 @@ Optional:
   "initial_state"}`` dicts and ``"reset_state"`` strings on one stateful layer
   (``conformance.recorded``), and ``dropout_masks`` are the exact masks to apply in training (see
   docs/adapters.md). Adapters without it are skipped on those cases, with that reason;
-- either method may take a ``keras_version`` keyword (2 or 3): the oracle's major version, which
-  decides a few semantics (docs/semantics.md) when verifying against a Keras 2 fixture set.
+- ``run_vjp(config, weights, calls, cotangents, *, training=False, dropout_masks=None)``: the
+  gradients of  sum_k <outputs[k], cotangents[k]>  (``cotangents``: one array per output of every
+  call, flattened in order, as the outputs are) over the calls, as
+  ``{"inputs": [one array per call], "initial_state": [per call: the gradients of its
+  initial_state, nested the same, or None], "weights": [summed over the calls, in get_weights()
+  order]}``. Adapters without it are skipped on the gradient check, with that reason;
+  ``supports_vjp(config) -> True | str`` declines it for some configs;
+- any of these methods may take a ``keras_version`` keyword (2 or 3): the oracle's major version,
+  which decides a few semantics (docs/semantics.md) when verifying against a Keras 2 fixture set.
 
 Select one with ``rnn-conformance verify --impl package.module:name`` or ``path/to/file.py:name``
 (``name`` may be a class,
@@ -71,6 +78,7 @@ class Implementation:
         self.name = str(getattr(adapter, "name", None) or self.spec)
         self.version = str(getattr(adapter, "version", "") or _module_version(adapter))
         self.full_protocol = callable(getattr(adapter, "run_calls", None))
+        self.gradients = callable(getattr(adapter, "run_vjp", None))
 
     def __repr__(self) -> str:
         return f"Implementation({self.name} {self.version})".replace(" )", ")")
@@ -95,6 +103,28 @@ class Implementation:
             return answer
         raise AdapterError(f"{self.spec}: supports(config) returned {answer!r}, expected True or a string "
                            "saying why the case does not apply (see docs/adapters.md)")
+
+    def why_not_gradients(self, rec: Any) -> str | None:
+        """None when the adapter computes this case's gradients, else the reason it does not."""
+        if not self.gradients:
+            return "gradients: needs the optional run_vjp() of the adapter contract"
+        supports = getattr(self.adapter, "supports_vjp", None)
+        answer = True if supports is None else supports(copy.deepcopy(rec.config))
+        if answer is True:
+            return None
+        if isinstance(answer, str) and answer:
+            return answer
+        raise AdapterError(f"{self.spec}: supports_vjp(config) returned {answer!r}, expected True or a string "
+                           "saying why")
+
+    def run_vjp(self, rec: Any, keras_version: int = 3) -> dict:
+        """The adapter's gradients for the recorded case's cotangents (see ``run_vjp`` above)."""
+        grads = _call(self.adapter.run_vjp, keras_version, copy.deepcopy(rec.config), rec.weights, rec.calls,
+                      rec.cotangents, training=rec.training, dropout_masks=rec.dropout_masks)
+        if not isinstance(grads, dict) or not {"inputs", "initial_state", "weights"} <= set(grads):
+            raise AdapterError(f"{self.name}.run_vjp returned {type(grads).__name__}, expected a dict with "
+                               "'inputs', 'initial_state' and 'weights'")
+        return grads
 
     def run(self, rec: Any, keras_version: int = 3) -> list[np.ndarray]:
         """The recorded case's calls through the adapter; every output of every call, in order."""

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 import refimpl
+from conformance.recorded import RESET, flatten
 from conformance.recorded import play as play_calls
 
 
@@ -24,16 +25,51 @@ def build(config: dict, weights: list, keras_version: int = 3) -> Any:
 def play(layer: Any, calls: list, *, training: bool = False, dropout_masks: Any = None) -> list[np.ndarray]:
     """A recorded case's calls on a built refimpl layer; ``dropout_masks``: one [input, recurrent]
     pair per cell."""
-    masks = None
-    if dropout_masks is not None:
-        masks = [refimpl.DropoutMasks(*pair) for pair in dropout_masks]
-        per_cell = isinstance(layer, refimpl.Bidirectional) or isinstance(layer.cell, refimpl.StackedRNNCells)
-        masks = masks if per_cell else masks[0]
+    masks = _masks(layer, dropout_masks)
 
     def call(inputs: np.ndarray, mask: Any, initial_state: Any) -> Any:
         return layer(inputs, mask=mask, initial_state=initial_state, training=training, dropout_masks=masks)
 
     return play_calls(calls, call, layer.reset_state)
+
+
+def play_vjp(layer: Any, calls: list, cotangents: list, *, training: bool = False, dropout_masks: Any = None) -> dict:
+    """The gradients of sum_k <outputs[k], cotangents[k]> over a recorded case's calls (the
+    adapters' ``run_vjp`` contract): {"inputs": [per call], "initial_state": [per call, or None],
+    "weights": [summed over the calls]}."""
+    masks, k = _masks(layer, dropout_masks), 0
+    grads: dict = {"inputs": [], "initial_state": [], "weights": None}
+    for call in calls:
+        if call == RESET:
+            layer.reset_state()
+            continue
+        out, pullback = refimpl.vjp_fn(layer, call["inputs"], mask=call["mask"], initial_state=call["initial_state"],
+                                       training=training, dropout_masks=masks)
+        n = len(flatten(out))
+        g = pullback(_pack(out, list(cotangents[k:k + n])))
+        k += n
+        grads["inputs"].append(g.inputs)
+        grads["initial_state"].append(g.initial_state)
+        grads["weights"] = g.weights if grads["weights"] is None else [a + b for a, b in zip(grads["weights"], g.weights)]
+    return grads
+
+
+def _masks(layer: Any, dropout_masks: Any) -> Any:
+    """Recorded dropout masks (one [input, recurrent] pair per cell) as the layer takes them."""
+    if dropout_masks is None:
+        return None
+    masks = [refimpl.DropoutMasks(*pair) for pair in dropout_masks]
+    per_cell = isinstance(layer, refimpl.Bidirectional) or isinstance(layer.cell, refimpl.StackedRNNCells)
+    return masks if per_cell else masks[0]
+
+
+def _pack(structure: Any, flat: list) -> Any:
+    """``flat`` arranged as ``structure`` (an array, or nested lists of them)."""
+    items = iter(flat)
+
+    def build(s: Any) -> Any:
+        return [build(x) for x in s] if isinstance(s, (list, tuple)) else next(items)
+    return build(structure)
 
 
 class RefImpl:
@@ -48,3 +84,8 @@ class RefImpl:
     def run_calls(self, config: dict, weights: list, calls: list, *, training: bool = False,
                   dropout_masks: Any = None, keras_version: int = 3) -> list[np.ndarray]:
         return play(build(config, weights, keras_version), calls, training=training, dropout_masks=dropout_masks)
+
+    def run_vjp(self, config: dict, weights: list, calls: list, cotangents: list, *, training: bool = False,
+                dropout_masks: Any = None, keras_version: int = 3) -> dict:
+        return play_vjp(build(config, weights, keras_version), calls, cotangents, training=training,
+                        dropout_masks=dropout_masks)

@@ -25,12 +25,14 @@ import contextlib
 import importlib
 import os
 import sys
+import zlib
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from conformance import configs, fixtures
+from conformance.oracle import autodiff
 from conformance.case import Case, check_unique_ids
 from conformance.cases import all_cases
 from conformance.data import call_plan, make_data
@@ -126,9 +128,35 @@ class KerasOracle:
                                    **kwargs, dtype=case.dtype)
         return getattr(L, case.layer_name)(**{"dtype": case.dtype, **_channels_last(kwargs)})
 
-    def record(self, case: Case) -> RecordedCase:
+    def record(self, case: Case, *, gradients: bool = True) -> RecordedCase:
         """The case run through Keras, as a recorded case: what a fixture set holds for it. Inputs,
-        states and weights in the case's dtype; a Keras exception is recorded as oracle-raised."""
+        states and weights in the case's dtype; a Keras exception is recorded as oracle-raised.
+        With ``gradients``, also random cotangents for the outputs (drawn from their own seed:
+        the case's data does not change) and Keras's gradients for them (``autodiff``); where
+        Keras's backward pass raises but its forward pass runs, ``gradient_error`` says so."""
+        layer, rec = self._prepare(case)
+        layout = Layout(case)
+        try:
+            if not gradients:
+                rec.outputs = self.play(layer, rec.calls, training=case.training, dropout_masks=rec.dropout_masks,
+                                        dtype=case.dtype, layout=layout)
+                return rec
+            rng = np.random.default_rng(zlib.crc32(f"{case.id}/cotangents".encode()))
+            self._pin(layer, rec.dropout_masks, case.dtype, layout)
+            rec.outputs, rec.cotangents, rec.gradients = autodiff.gradients(
+                self, layer, rec.calls, lambda k, o: rng.uniform(-1, 1, o.shape).astype(o.dtype),
+                training=case.training, dtype=case.dtype, layout=layout)
+        except Exception as e:
+            if not gradients:  # Keras fails on a valid configuration
+                rec.status, rec.error = "oracle-raised", f"{type(e).__name__}: {str(e)[:300]}"
+                return rec
+            rec = self.record(case, gradients=False)  # a fresh layer: the forward pass alone
+            if rec.status == "ok":
+                rec.gradient_error = f"{type(e).__name__}: {str(e)[:300]}"
+        return rec
+
+    def _prepare(self, case: Case) -> tuple[Any, RecordedCase]:
+        """The case's Keras layer, built, its weights set; the recorded case without outputs."""
         layout = Layout(case)
         layer = self.build(case)
         layer.build(layout.to_oracle_shape(case.input_shape))
@@ -140,22 +168,19 @@ class KerasOracle:
                          _dropout_layout(case, layer, states) if case.training else [])
         layer.set_weights([w.astype(case.dtype) for w in data.weights])
         masks = None if not data.dropout_masks else cast([list(pair) for pair in data.dropout_masks], case.dtype)
-        rec = RecordedCase(case.id, case.family, case.dtype, config, cast(call_plan(case, data), case.dtype),
-                           cast(data.weights, case.dtype), case.training, masks, [], "ok")
-        try:
-            rec.outputs = self.play(layer, rec.calls, training=case.training, dropout_masks=rec.dropout_masks,
-                                    dtype=case.dtype, layout=layout)
-        except Exception as e:  # Keras fails on a valid configuration
-            rec.status, rec.error = "oracle-raised", f"{type(e).__name__}: {str(e)[:300]}"
-        return rec
+        return layer, RecordedCase(case.id, case.family, case.dtype, config, cast(call_plan(case, data), case.dtype),
+                                   cast(data.weights, case.dtype), case.training, masks, [], "ok")
+
+    def _pin(self, layer: Any, dropout_masks: Any, dtype: str, layout: Layout) -> None:
+        if dropout_masks:
+            for cell, (dp, rec) in zip(cells_of(layer), dropout_masks):
+                pin_dropout_masks(cell, layout.mask_to_oracle(dp), layout.mask_to_oracle(rec), dtype, self.tensor)
 
     def play(self, layer: Any, calls: list, *, training: bool, dropout_masks: Any, dtype: str,
              layout: Layout | None = None) -> list[Array]:
         """The calls on a built Keras layer with its weights set; every output, as NumPy arrays."""
         layout = layout or Layout(None)
-        if dropout_masks:
-            for cell, (dp, rec) in zip(cells_of(layer), dropout_masks):
-                pin_dropout_masks(cell, layout.mask_to_oracle(dp), layout.mask_to_oracle(rec), dtype, self.tensor)
+        self._pin(layer, dropout_masks, dtype, layout)
 
         def call(x: Array, mask: Array | None, initial_state: Any) -> list[Array]:
             kwargs: dict[str, Any] = {"training": training}
@@ -171,14 +196,19 @@ class KerasOracle:
         return play(calls, call, reset)
 
     def play_config(self, config: dict, weights: list, calls: list, *, training: bool,
-                    dropout_masks: Any) -> list[Array]:
-        """A recorded case's calls on a layer deserialized from ``config`` (the adapters' contract)."""
+                    dropout_masks: Any, cotangents: list | None = None) -> Any:
+        """A recorded case's calls on a layer deserialized from ``config`` (the adapters' contract):
+        the outputs, or with ``cotangents`` (one per output) the gradients (``autodiff.Gradients``)."""
         layer = self.keras.layers.deserialize(config)
         first = next(c for c in calls if isinstance(c, dict))
         layer.build(tuple(first["inputs"].shape))
         layer.set_weights(weights)
-        return self.play(layer, calls, training=training, dropout_masks=dropout_masks,
-                         dtype=str(first["inputs"].dtype))
+        dtype = str(first["inputs"].dtype)
+        if cotangents is None:
+            return self.play(layer, calls, training=training, dropout_masks=dropout_masks, dtype=dtype)
+        self._pin(layer, dropout_masks, dtype, Layout(None))
+        return autodiff.gradients(self, layer, calls, lambda k, o: cotangents[k], training=training, dtype=dtype,
+                                  layout=Layout(None))[2]
 
     # --- tensors ----------------------------------------------------------------------------------
     def tensor(self, x: Any) -> Any:
@@ -364,6 +394,12 @@ class Layout:
 
     def state_to_oracle(self, tree: Any) -> Any:
         return _map(self.to_oracle, tree)
+
+    def output_to_oracle(self, a: Array) -> Array:
+        """``from_oracle``'s inverse: a sequence (B, T, C, *S) or a step (B, C, *S) -> channels last."""
+        if not self.on:
+            return a
+        return np.moveaxis(a, 2 if a.ndim == self.step_rank + 1 else 1, -1)
 
     def mask_to_oracle(self, m: Array | None) -> Array | None:
         """Per-gate dropout masks (G, B, C, *S) -> (G, B, *S, C); dense (G, B, units) pass as they are."""
