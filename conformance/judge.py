@@ -143,18 +143,21 @@ def _judge_gradients(result: CaseResult, rec: RecordedCase, impl: Implementation
     if why:
         result.gradient, result.gradient_error = "skip", why
         return
+    deviation = deviation_for(rec, deviations, oracle.name, impl.name, gradients=True)
     try:
         actual = impl.run_vjp(rec, oracle.major)
         expected, got, labels = gradient_arrays(rec.gradients), gradient_arrays(actual), gradient_labels(rec.gradients)
     except Exception as e:
-        result.gradient, result.gradient_error = "error", f"{impl.name}.run_vjp raised {type(e).__name__}: {str(e)[:2000]}"
+        result.gradient = "error" if deviation is None else "xfail"  # a listed deviation may be a raise
+        result.gradient_error = f"{impl.name}.run_vjp raised {type(e).__name__}: {str(e)[:2000]}"
     else:
         c = result.gradient_comparison = compare(expected, [np.asarray(a) for a in got], tol, labels)
-        deviation = deviation_for(rec, deviations, oracle.name, impl.name, gradients=True)
         if deviation is None:
             result.gradient = "pass" if c.ok else "fail"
         else:
-            result.gradient, result.deviation = ("xpass" if c.ok else "xfail"), deviation
+            result.gradient = "xpass" if c.ok else "xfail"
+    if deviation is not None and result.gradient in ("xfail", "xpass"):
+        result.deviation = deviation
     if result.gradient in ("fail", "error", "xpass", "xfail"):
         result.status = result.gradient
 

@@ -224,23 +224,27 @@ def _dtype_rank(dtype: str) -> int:
     return DTYPES.index(dtype) if dtype in DTYPES else len(DTYPES)
 
 
-def skip_reasons(results: list[CaseResult]) -> list[tuple[str, int, list[str]]]:
-    """(reason, how many cases, which layers), most frequent first."""
+def skip_reasons(results: list[CaseResult], *, gradients: bool = False) -> list[tuple[str, int, list[str]]]:
+    """(reason, how many cases, which layers), most frequent first: of the skipped cases, or with
+    ``gradients`` of the gradient checks skipped on cases whose outputs agree."""
     by: dict[str, list] = defaultdict(list)
     for r in results:
-        if r.status == "skip":
+        if gradients and r.gradient == "skip":
+            by[r.gradient_error].append(r.case.family)
+        elif not gradients and r.status == "skip":
             by[r.error].append(r.case.family)
     return sorted(((reason, len(fams), sorted(set(fams))) for reason, fams in by.items()), key=lambda t: -t[1])
 
 
 def skip_table(results: list[CaseResult]) -> str:
-    rows = skip_reasons(results)
-    if not rows:
-        return ""
-    lines = [f"skipped ({sum(n for _, n, _ in rows)} cases; never counted as passed):"]
-    for reason, n, layers in rows:
-        shown = ", ".join(layers[:4]) + (f" +{len(layers) - 4}" if len(layers) > 4 else "")
-        lines.append(f"  {n:>4}  {reason}  [{shown}]")
+    lines = []
+    for gradients, what in ((False, "cases"), (True, "gradient checks")):
+        rows = skip_reasons(results, gradients=gradients)
+        if rows:
+            lines.append(f"skipped {what} ({sum(n for _, n, _ in rows)}; never counted as passed):")
+            for reason, n, layers in rows:
+                shown = ", ".join(layers[:4]) + (f" +{len(layers) - 4}" if len(layers) > 4 else "")
+                lines.append(f"  {n:>4}  {reason}  [{shown}]")
     return "\n".join(lines)
 
 
@@ -314,6 +318,7 @@ def build(results: list[CaseResult], *, impl: Any, oracle: dict, seconds: float)
         "environment": {"python": platform.python_version(), "numpy": np.__version__,
                         "platform": platform.platform(), "cpu": cpu_name()},
         "summary": {s: counts.get(s, 0) for s in STATUSES},
+        "gradient_summary": {s: sum(r.gradient == s for r in results) for s in STATUSES},
         "features": [f for f in FEATURES if any(f in r.features for r in results)],
         "layers": ordered(r.case.family for r in results),
         "cases": [case_entry(r) for r in results],

@@ -98,7 +98,8 @@ def _header(report: dict, cases: list[dict]) -> str:
              f" <span class=mono>--impl {escape(str(impl.get('spec', '')))}</span>"),
             ("oracle", f"<b>{escape(str(oracle.get('name', '?')))}</b> ({escape(source)}; {escape(versions)})"),
             ("environment", escape(", ".join(f"{k} {v}" for k, v in env.items()))),
-            ("run", escape(f"{report.get('created', '?')}, {report.get('seconds') or 0:.1f} s, {len(cases)} cases"))]
+            ("run", escape(f"{report.get('created', '?')}, {report.get('seconds') or 0:.1f} s, {len(cases)} cases")),
+            ("gradients", escape(_gradient_tally(cases)))]
     meta = "".join(f"<span>{k}</span><span>{v}</span>" for k, v in rows)
     counts = _tally(cases, report.get("summary"))
     chips = "".join(f'<span class="chip s-{s}{"" if n else " zero"}">{n} {s}</span>' for s, n in counts.items())
@@ -106,6 +107,15 @@ def _header(report: dict, cases: list[dict]) -> str:
     return (f'<div class="card head"><div><h1>Keras RNN conformance: {escape(str(impl.get("name", "?")))}</h1>'
             f'<div class="meta">{meta}</div><div class="chips">{chips}</div></div>'
             f'<div class="verdict {verdict}">{verdict}</div></div>')
+
+
+def _gradient_tally(cases: list[dict]) -> str:
+    """The gradient checks, beside the outputs': how many agree, differ, were skipped."""
+    n = Counter((c.get("gradient") or {}).get("status") for c in cases)
+    if not any(n[s] for s in STATUSES):
+        return "not checked (no gradients recorded in this oracle)"
+    return (f"{n['pass']} agree, {n['xfail']} known deviations, {n['skip']} skipped, "
+            f"{n['fail'] + n['error'] + n['xpass']} failing (of the cases whose outputs agree)")
 
 
 def _order(given: list[str] | None, found: list[str]) -> list[str]:
@@ -186,12 +196,14 @@ def _failures(cases: list[dict], Figure) -> str:
                      "are shown without plots.")
     index = "".join(f'<tr><td><span class="chip s-{c["status"]}">{c["status"]}</span></td>'
                     f'<td class=mono><a href="#case-{i}">{escape(c.get("id", "?"))}</a></td>'
-                    f'<td class=mono>{_num(c.get("max_abs"))}</td><td>{escape(_gist(c))}</td></tr>'
+                    f'<td class=mono>{_num(c.get("max_abs"))}</td>'
+                    f'<td class=mono>{escape((c.get("gradient") or {}).get("status") or "–")}</td>'
+                    f'<td>{escape(_gist(c))}</td></tr>'
                     for i, c in enumerate(bad))
     sections = [_failure(i, c, Figure if i < MAX_PLOTS else None) for i, c in enumerate(bad)]
     return (f"<h2>Failing cases ({len(bad)}, worst first)</h2>"
             + "".join(f'<p class="note">{escape(n)}</p>' for n in notes)
-            + f"<table><tr><th>status</th><th>case</th><th>max abs err</th><th>gist</th></tr>{index}</table>"
+            + f"<table><tr><th>status</th><th>case</th><th>max abs err</th><th>gradients</th><th>gist</th></tr>{index}</table>"
             + "".join(sections))
 
 
@@ -221,6 +233,10 @@ def _failure(i: int, c: dict, Figure) -> str:
     parts += [f'<div class="diag"><b>Diagnosis:</b> {escape(d)}</div>' for d in c.get("diagnosis") or []]
     if c.get("message"):
         parts.append(f"<pre>{escape(c['message'])}</pre>")
+    gradient = c.get("gradient") or {}
+    if gradient.get("status") in BAD + ("xfail",):
+        parts.append(f'<p class="kv">the outputs agree; gradients <b>{escape(gradient["status"])}</b>, '
+                     f'max abs err <b>{_num(gradient.get("max_abs"))}</b></p><pre>{escape(gradient.get("message") or "")}</pre>')
     if c.get("deviation"):
         parts.append(f'<p class="kv">listed deviation: {escape(c["deviation"])}</p>')
     if c.get("rerun"):

@@ -113,7 +113,7 @@ def elu(x: Array) -> Array:
 
 
 def elu_vjp(x: Array, y: Array, g: Array) -> Array:
-    return np.where(x > 0, g, g * (y + 1))  # EluGrad
+    return np.where(y < 0, g * (y + 1), g)  # EluGrad tests the output: slope 1 at 0
 
 
 def selu(x: Array) -> Array:
@@ -121,7 +121,8 @@ def selu(x: Array) -> Array:
 
 
 def selu_vjp(x: Array, y: Array, g: Array) -> Array:
-    return np.where(x > 0, g * _like(x, _SELU_SCALE), g * (y + _like(x, _SELU_SCALE * _SELU_ALPHA)))  # SeluGrad
+    # SeluGrad tests the output (y < 0), so at 0 the slope is the scale, not scale * alpha.
+    return np.where(y < 0, g * (y + _like(x, _SELU_SCALE * _SELU_ALPHA)), g * _like(x, _SELU_SCALE))
 
 
 def celu(x: Array) -> Array:

@@ -300,3 +300,20 @@ def test_a_failures_rerun_line_reruns_that_case(capsys):
     assert cli.main(words[1:] + ["-q"]) == 1
     out = capsys.readouterr().out
     assert f"FAIL: {failed.case.id}" in out and "1 cases: 0 agree" in out
+
+
+def test_an_adapter_with_right_outputs_and_wrong_gradients_fails_on_the_gradients():
+    impl = load(f"{BROKEN}:GradientsIgnoreMask")
+    results = [judge(fc, impl, DEVIATIONS, ORACLE) for fc in RECORDED]
+    failed = [r for r in results if r.status == "fail"]
+    masked = [r for r in results if r.status in ("pass", "fail") and "mask" in r.features]
+    assert failed and all(r.gradient == "fail" and r.comparison.ok for r in failed)  # the outputs agree
+    assert len(failed) >= 0.8 * len(masked), (len(failed), len(masked))
+    assert not [r for r in results if r.status == "pass" and "mask" not in r.features and r.gradient != "pass"]
+    text = failure_text(failed[0])
+    assert "the outputs agree; the gradients do not:" in text and "d " in text
+
+
+def test_an_adapter_without_run_vjp_is_skipped_on_the_gradients_with_the_reason():
+    r = judge(_cases("SimpleRNN")[0], load(f"{BROKEN}:MaskIgnoringRNN"), DEVIATIONS, ORACLE)
+    assert r.status == "pass" and r.gradient == "skip" and "run_vjp" in r.gradient_error

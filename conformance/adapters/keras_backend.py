@@ -64,6 +64,14 @@ class KerasBackend:
                                     {"weights": weights, "calls": calls, "dropout_masks": dropout_masks})
         return reply["outputs"]
 
+    def run_vjp(self, config: dict, weights: list, calls: list, cotangents: list, *, training: bool = False,
+                dropout_masks: Any = None) -> dict:
+        """Keras's own gradients on this backend (tf.GradientTape, torch.autograd, jax.vjp)."""
+        reply = self.worker.request({"op": "vjp", "config": config, "training": training},
+                                    {"weights": weights, "calls": calls, "dropout_masks": dropout_masks,
+                                     "cotangents": cotangents})
+        return reply["gradients"]
+
     def versions(self) -> dict:
         if self._versions is None:
             self._versions = self.worker.request({"op": "versions"}, {})["versions"]

@@ -61,6 +61,34 @@ class TorchNN:
 
     def run(self, config: dict, weights: list, inputs: np.ndarray, *, mask: Any = None,
             initial_state: Any = None) -> list[np.ndarray]:
+        with self.torch.no_grad():
+            outputs, *_ = self._forward(config, weights, inputs, mask, initial_state, grad=False)
+        return [o.numpy().copy() for o in outputs]
+
+    def run_vjp(self, config: dict, weights: list, calls: list, cotangents: list, *, training: bool = False,
+                dropout_masks: Any = None) -> dict:
+        """torch.autograd's gradients, converted back to Keras's weight layout (the inverse of
+        ``torch_parameters``: the gate permutation undone, and a transpose)."""
+        torch = self.torch
+        (call,) = calls  # run() covers single calls only (no run_calls): stateful sequences are declined
+        outputs, x, hx, params = self._forward(config, weights, call["inputs"], call["mask"], call["initial_state"],
+                                               grad=True)
+        loss = sum((o * torch.from_numpy(np.ascontiguousarray(c))).sum() for o, c in zip(outputs, cotangents))
+        hx_list = [] if hx is None else list(hx) if isinstance(hx, tuple) else [hx]
+        named = list(params.items())
+        grads = torch.autograd.grad(loss, [x, *hx_list, *[t for _, t in named]], allow_unused=True)
+        d_x = grads[0].numpy()  # with respect to the inputs as given (the flip for go_backwards is in the graph)
+        d_states = [g[0].numpy() if g is not None else np.zeros(s.shape[1:], d_x.dtype)
+                    for g, s in zip(grads[1:1 + len(hx_list)], hx_list)]
+        d_params = {name: (g.numpy() if g is not None else np.zeros(tuple(t.shape), d_x.dtype))
+                    for (name, t), g in zip(named, grads[1 + len(hx_list):])}
+        return {"inputs": [np.ascontiguousarray(d_x)], "initial_state": [d_states if call["initial_state"] is not None else None],
+                "weights": keras_gradients(config["class_name"], config["config"], d_params)}
+
+    def _forward(self, config: dict, weights: list, inputs: np.ndarray, mask: Any, initial_state: Any, *,
+                 grad: bool) -> tuple[list, Any, Any, dict]:
+        """(outputs as torch tensors, the input tensor, the initial state tensors, the module's
+        parameters by name); with ``grad`` the inputs and states require gradients."""
         if mask is not None:
             raise NotImplementedError(self.mask_reason)
         reason = why_not(config)
@@ -69,22 +97,20 @@ class TorchNN:
         torch = self.torch
         name, cfg = config["class_name"], config["config"]
         dtype = np.asarray(inputs).dtype
-        x = torch.from_numpy(np.ascontiguousarray(inputs))  # (batch, time, input_dim)
-        if cfg.get("go_backwards", False):
-            x = x.flip(1)  # Keras returns the sequence in this (processing) order too
+        x = torch.tensor(np.ascontiguousarray(inputs), requires_grad=grad)  # (batch, time, input_dim)
+        x_run = x.flip(1) if cfg.get("go_backwards", False) else x  # Keras returns this processing order too
         module = self._module(name, cfg, x.shape[-1], x.dtype)
         params = torch_parameters(name, cfg, [np.asarray(w, dtype) for w in weights])
         module.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in params.items()})
         hx = None
         if initial_state is not None:
-            h0 = [torch.from_numpy(np.asarray(s, dtype)[None].copy()) for s in initial_state]  # (1, batch, units)
+            h0 = [torch.tensor(np.asarray(s, dtype)[None].copy(), requires_grad=grad) for s in initial_state]  # (1, B, u)
             hx = tuple(h0) if name == "LSTM" else h0[0]
-        with torch.no_grad():
-            y, state = module(x, hx)  # y (batch, time, units); each state (1, batch, units)
+        y, state = module(x_run, hx)  # y (batch, time, units); each state (1, batch, units)
         states = list(state) if name == "LSTM" else [state]
         output = y if cfg.get("return_sequences", False) else y[:, -1]
         outputs = [output] + ([s[0] for s in states] if cfg.get("return_state", False) else [])
-        return [o.numpy().copy() for o in outputs]
+        return outputs, x, hx, dict(module.named_parameters())
 
     def _module(self, name: str, cfg: dict, input_dim: int, dtype: Any) -> Any:
         nn = self.torch.nn
@@ -111,6 +137,22 @@ def torch_parameters(name: str, cfg: dict, weights: list) -> dict[str, np.ndarra
         params["bias_ih_l0"] = permute_gates(b_ih, perm, units, axis=0)
         params["bias_hh_l0"] = permute_gates(b_hh, perm, units, axis=0)
     return params
+
+
+def keras_gradients(name: str, cfg: dict, d_params: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """torch.nn's parameter gradients as the gradients of Keras's ``get_weights()``: the inverse of
+    ``torch_parameters`` (bias_hh is torch's own, zero and not a Keras weight, for SimpleRNN/LSTM)."""
+    units = cfg["units"]
+    back = gate_permutation(name, "torch", "keras3")
+    grads = [permute_gates(d_params["weight_ih_l0"].T, back, units, axis=1),  # (input_dim, G·units)
+             permute_gates(d_params["weight_hh_l0"].T, back, units, axis=1)]  # (units, G·units)
+    if cfg.get("use_bias", True):
+        d_ih = permute_gates(d_params["bias_ih_l0"], back, units, axis=0)
+        if name == "GRU" and cfg.get("reset_after", True):
+            grads.append(np.stack([d_ih, permute_gates(d_params["bias_hh_l0"], back, units, axis=0)]))
+        else:
+            grads.append(d_ih)
+    return grads
 
 
 def why_not(config: dict) -> str | None:

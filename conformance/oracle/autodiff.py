@@ -124,6 +124,9 @@ def _tensorflow(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, tr
 
 def _torch(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, training: bool, dtype: str,
            layout: Any) -> tuple:
+    """Each call's loss is differentiated as soon as the call returns: a stateful layer assigns its
+    state variables in place afterwards, which would invalidate a graph spanning calls (and the
+    gradients do not flow through them anyway)."""
     import torch
 
     def source(a: Array, grad: bool = True) -> Any:
@@ -132,54 +135,77 @@ def _torch(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, trainin
     def to_numpy(t: Any) -> Array:
         return t.detach().cpu().numpy()
 
-    outputs, cotangents, loss, xs, inits = _imperative(
-        oracle, layer, calls, cotangent, training=training, dtype=dtype, layout=layout, source=source,
-        to_float64=lambda t: t.to(torch.float64), to_numpy=to_numpy, total=torch.sum)
-    flat_inits = [t for init in inits if init is not None for t in _flat(init)]
     weights = [w.value for w in layer.trainable_weights]
-    grads = torch.autograd.grad(loss, xs + flat_inits + weights, allow_unused=True)
-    n, m = len(xs), len(flat_inits)
-    return outputs, cotangents, _assemble(layer, layout, list(grads[:n]), inits, list(grads[n:n + m]),
-                                          list(grads[n + m:]), xs, weights, to_numpy)
+    outputs, cotangents, xs, inits, g_xs, g_inits, g_weights = [], [], [], [], [], [], None
+    for k, call in enumerate(calls):
+        chunk = calls[k:k + 1]
+        out, cots, loss, x, init = _imperative(
+            oracle, layer, chunk, lambda i, o: cotangent(len(cotangents) + i, o), training=training, dtype=dtype,
+            layout=layout, source=source, to_float64=lambda t: t.to(torch.float64), to_numpy=to_numpy, total=torch.sum)
+        outputs, cotangents, xs, inits = outputs + out, cotangents + cots, xs + x, inits + init
+        if call == RESET:
+            continue
+        flat_init = [t for i in init if i is not None for t in _flat(i)]
+        grads = torch.autograd.grad(loss, x + flat_init + weights, allow_unused=True)
+        g_xs.append(grads[0])
+        g_inits += list(grads[1:1 + len(flat_init)])
+        call_weights = list(grads[1 + len(flat_init):])
+        g_weights = call_weights if g_weights is None else [
+            b if a is None else a if b is None else a + b for a, b in zip(g_weights, call_weights)]
+    return outputs, cotangents, _assemble(layer, layout, g_xs, inits, g_inits, g_weights or [None] * len(weights),
+                                          xs, weights, to_numpy)
 
 
 def _jax(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, training: bool, dtype: str,
          layout: Any) -> tuple:
+    """Each call is differentiated on its own with jax.vjp of ``layer.stateless_call``; a stateful
+    layer's stored states enter as constants (its initial_state, unless the call gives one), and
+    the call is then made once more, concretely, so that the layer stores its new states."""
     import jax
     import jax.numpy as jnp
 
     trainable = [v.value for v in layer.trainable_variables]
-    non_trainable = [v.value for v in layer.non_trainable_variables]
-    state_index = {id(v): i for i, v in enumerate(layer.non_trainable_variables)}
-    states = [state_index[id(v)] for v in _flat(getattr(layer, "states", None) or []) if id(v) in state_index]
-    xs = [jnp.asarray(layout.to_oracle(c["inputs"], 2).astype(dtype)) for c in calls if c != RESET]
-    inits = [None if c["initial_state"] is None else
-             _pack(c["initial_state"], [jnp.asarray(s.astype(dtype)) for s in _flat(layout.state_to_oracle(c["initial_state"]))])
-             for c in calls if c != RESET]
-    recorded: dict[str, list] = {"outputs": [], "cotangents": []}
+    outputs, cotangents, xs, inits, g_xs, g_inits, g_weights = [], [], [], [], [], [], None
+    for call in calls:
+        if call == RESET:
+            _reset(layer)
+            continue
+        x = jnp.asarray(layout.to_oracle(call["inputs"], 2).astype(dtype))
+        given = call["initial_state"]
+        init = None if given is None else _pack(given, [jnp.asarray(s.astype(dtype)) for s in _flat(layout.state_to_oracle(given))])
+        stored = _stored_states(layer) if given is None else None
+        non_trainable = [v.value for v in layer.non_trainable_variables]
 
-    def run(xs: list, inits: list, trainable: list) -> Any:
-        variables, k, outs = list(non_trainable), 0, []
-        for call in calls:
-            if call == RESET:
-                for i in states:
-                    variables[i] = jnp.zeros_like(variables[i])
-                continue
-            out, variables = layer.stateless_call(trainable, variables, xs[k],
-                                                   **_call_kwargs(oracle, call, training, inits[k]))
-            outs += _flat(out)
-            k += 1
-        return outs
+        def run(x: Any, init: Any, trainable: list) -> list:
+            out, _ = layer.stateless_call(trainable, non_trainable, x,
+                                          **_call_kwargs(oracle, call, training, init if stored is None else stored))
+            return _flat(out)
 
-    outs, vjp = jax.vjp(run, xs, inits, trainable)
-    cots = []
-    for o in outs:
-        value = layout.from_oracle(np.asarray(o))
-        cot = cotangent(len(recorded["cotangents"]), value)
-        recorded["outputs"].append(value)
-        recorded["cotangents"].append(cot)
-        cots.append(jnp.asarray(layout.output_to_oracle(cot)).astype(o.dtype))
-    g_xs, g_inits, g_weights = vjp(cots)
-    flat_g_inits = [t for init in g_inits if init is not None for t in _flat(init)]
-    return recorded["outputs"], recorded["cotangents"], _assemble(
-        layer, layout, list(g_xs), inits, flat_g_inits, list(g_weights), xs, trainable, np.asarray)
+        outs, vjp = jax.vjp(run, x, init, trainable)
+        cots = []
+        for o in outs:
+            value = layout.from_oracle(np.asarray(o))
+            cot = cotangent(len(cotangents), value)
+            outputs.append(value)
+            cotangents.append(cot)
+            cots.append(jnp.asarray(layout.output_to_oracle(cot)).astype(o.dtype))
+        g_x, g_init, g_w = vjp(cots)
+        xs.append(x)
+        inits.append(init)
+        g_xs.append(g_x)
+        g_inits += [] if init is None else _flat(g_init)
+        g_weights = list(g_w) if g_weights is None else [a + b for a, b in zip(g_weights, g_w)]
+        if getattr(layer, "stateful", False):  # store the new states, as the call would
+            layer(x, **_call_kwargs(oracle, call, training, init))
+    return outputs, cotangents, _assemble(layer, layout, g_xs, inits, g_inits, g_weights or [None] * len(trainable),
+                                          xs, trainable, np.asarray)
+
+
+def _stored_states(layer: Any) -> list | None:
+    """A stateful layer's stored states as constants (a Bidirectional's: forward's, then backward's)."""
+    if not getattr(layer, "stateful", False):
+        return None
+    subs = [layer.forward_layer, layer.backward_layer] if hasattr(layer, "forward_layer") else [layer]
+    if any(getattr(sub, "states", None) is None for sub in subs):
+        return None
+    return [s.value for sub in subs for s in _flat(sub.states)]

@@ -35,11 +35,11 @@ def main() -> None:
         try:
             if req["op"] == "versions":
                 wire.send(out, {"ok": True, "versions": oracle.versions(devices=True)}, {})
-            else:
-                outputs = oracle.play_config(req["config"], req["weights"], req["calls"], training=req["training"],
-                                             dropout_masks=req["dropout_masks"])
+            else:  # "run", or "vjp" with the cotangents
+                result = oracle.play_config(req["config"], req["weights"], req["calls"], training=req["training"],
+                                            dropout_masks=req["dropout_masks"], cotangents=req.get("cotangents"))
                 keras.backend.clear_session()  # drop the layer and the backend's caches: bounded memory
-                wire.send(out, {"ok": True}, {"outputs": outputs})
+                wire.send(out, {"ok": True}, {"outputs": result} if req["op"] == "run" else {"gradients": dict(result)})
         except Exception as e:
             tb = traceback.format_exc(limit=-4)
             wire.send(out, {"ok": False, "error": f"Keras ({keras.backend.backend()}) raised "

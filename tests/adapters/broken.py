@@ -258,3 +258,17 @@ class StatesUpdatedOnMask(PortersLoop):
 
 class NoRun:
     """Not an adapter: no run method."""
+
+
+class GradientsIgnoreMask(RefImpl):
+    """Right outputs, wrong gradients: a port whose backward pass ignores the mask (it
+    differentiates the unmasked recurrence)."""
+
+    name, layers = "gradients-ignore-mask", ("SimpleRNN", "LSTM", "GRU")
+
+    def run_vjp(self, config, weights, calls, cotangents, *, training=False, dropout_masks=None, keras_version=3):
+        unmasked = [c if c == "reset_state" else {**c, "mask": None} for c in calls]
+        return _RefImpl().run_vjp(config, weights, unmasked, cotangents, keras_version=keras_version)
+
+    def supports(self, config):
+        return super().supports(config) if not config["config"].get("stateful") else "no stateful calls"

@@ -95,6 +95,27 @@ def test_activation_matches_keras_in_float32(name):
     _check_activation(name, "float32")
 
 
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=TF_FLOAT32_CONSTANTS) if n in ("gelu", "leaky_relu") else n
+    for n in sorted(activations.ACTIVATIONS) + sorted(activations.ALIASES)])
+def test_activation_derivative_matches_tensorflows_gradient_kinks_included(name):
+    """refimpl's f_vjp against tf.GradientTape of Keras's f, on a grid through every kink (0, ±0.5,
+    ±1, ±2.5, ±3, 6) where TensorFlow's ops pick a one-sided value."""
+    import tensorflow as tf
+
+    x = np.stack([GRID, GRID[::-1]])  # float64
+    g = np.random.default_rng(0).uniform(-1, 1, x.shape)
+    xt = tf.constant(x)
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        y = keras.activations.get(name)(xt)
+    expected = tape.gradient(y, xt, output_gradients=tf.constant(g)).numpy()
+    fn = activations.get(name)
+    actual = activations.vjp(fn)(x, fn(x), g)
+    scale = np.maximum(1.0, np.abs(expected))
+    np.testing.assert_allclose(actual / scale, expected / scale, rtol=0, atol=ELEMENTWISE["float64"].atol * 10)
+
+
 def _check_activation(name, dtype):
     x = np.stack([GRID, GRID[::-1]]).astype(dtype)  # softmax needs a last axis
     expected = keras.ops.convert_to_numpy(keras.activations.get(name)(keras.ops.convert_to_tensor(x)))
