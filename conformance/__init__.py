@@ -8,9 +8,9 @@ checks that nothing imports in a circle and that the oracle never imports refimp
     cases_convlstm.py  the matrix's ConvLSTM1D/2D/3D cases
     cases_bidirectional.py  its Bidirectional cases
     cases.py           the whole matrix: SimpleRNN/LSTM/GRU, RNN(cell), stacks, and the two above
+    configs.py         reading serialized Keras configs: nested layers, dtype policies, flat values
     recorded.py        a recorded case (config, weights, calls, outputs) and how its calls are played
     data.py            a case's deterministic weights, inputs, masks, states and dropout masks
-    configs.py         reading serialized Keras configs: nested layers, dtype policies, flat values
     tolerances.py      the named tolerances, per dtype
     compare.py         outputs against expected ones: count, shape, dtype, then values
     deviations.py      known deviations as data (deviations.json), matched by id globs

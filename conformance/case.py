@@ -14,6 +14,9 @@ from typing import Any, Iterable
 LAYERS = ("SimpleRNN", "LSTM", "GRU")
 CELL_OF = {"SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}
 DTYPES = ("float64", "float32", "float16")
+# Keras dtype policies a case may be built with besides those: compute dtype != variable dtype, or
+# bfloat16 (ml_dtypes). configs.POLICY_DTYPES says which dtypes each computes and stores in.
+POLICIES = ("mixed_float16", "mixed_bfloat16", "bfloat16")
 MASKS = ("all_true", "right_pad", "left_pad", "holes", "masked_row", "first_masked")
 MERGE_MODES = ("concat", "sum", "ave", "mul", None)
 # The rows of every table, in this order; families not listed follow, sorted.
@@ -34,7 +37,7 @@ class Case:
     stacked: bool = False
     wrapped: tuple[Spec, ...] = ()  # for Bidirectional: the layer [and the backward_layer]
     spatial: tuple[int, ...] = ()  # ConvLSTM: the spatial dims of each step
-    dtype: str = "float64"
+    dtype: str = "float64"  # or a dtype policy (POLICIES)
     batch: int = 3
     steps: int = 5
     features: int = 4
@@ -140,9 +143,9 @@ def select(items: list, *, layers: Iterable[str] | None = None, dtypes: Iterable
     if unknown:
         raise ValueError(f"--layers {' '.join(unknown)}: no such layer here; choose from "
                          f"{', '.join(layer_names(families))}")
-    bad = [d for d in dtypes or [] if d not in DTYPES]
+    bad = [d for d in dtypes or [] if d not in DTYPES + POLICIES]
     if bad:
-        raise ValueError(f"--dtype {' '.join(bad)}: expected one of {', '.join(DTYPES)}")
+        raise ValueError(f"--dtype {' '.join(bad)}: expected one of {', '.join(DTYPES + POLICIES)}")
     out = [i for i in items
            if (layers is None or any(_in_group(i.family, n) for n in layers))
            and (dtypes is None or i.dtype in dtypes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from typing import Iterable
 
-from conformance.case import CELL_OF, DTYPES, LAYERS, MASKS, Case, check_unique_ids, spec
+from conformance.case import CELL_OF, DTYPES, LAYERS, MASKS, POLICIES, Case, check_unique_ids, spec
 from conformance.cases_bidirectional import bidirectional_cases
 from conformance.cases_convlstm import convlstm_cases
 
@@ -120,8 +120,23 @@ def _rnn_cases() -> Iterable[Case]:
                cells=(spec("SimpleRNNCell", units=2), spec("GRUCell", units=3)), stacked=True, mask="holes")
 
 
+def _policy_cases() -> Iterable[Case]:
+    """Dtype policies: mixed_float16 and mixed_bfloat16 compute in 16 bits with float32 variables
+    (and float32 inputs, as a user feeds them); bfloat16 does both in bfloat16. TensorFlow's CPU QR
+    has no bfloat16, so Keras cannot build the default Orthogonal recurrent initializer there: the
+    bfloat16 cases use glorot_uniform (the weights are set afterwards either way)."""
+    for layer, policy in itertools.product(LAYERS, POLICIES):
+        extra = {"recurrent_initializer": "glorot_uniform"} if policy == "bfloat16" else {}
+        yield Case(spec(layer, units=3, **extra), dtype=policy)
+        yield Case(spec(layer, units=4, return_sequences=True, return_state=True, **extra), dtype=policy, mask="holes")
+    yield Case(spec("Bidirectional", merge_mode="concat"), wrapped=(spec("LSTM", units=3, return_sequences=True),),
+               dtype="mixed_float16", mask="right_pad")
+    yield Case(spec("ConvLSTM2D", filters=2, kernel_size=3, padding="same", return_sequences=True, return_state=True),
+               dtype="mixed_bfloat16", spatial=(4, 3), steps=4, features=2)
+
+
 def all_cases() -> list[Case]:
     cases = ([c for layer in LAYERS for c in _layer_cases(layer)] + list(_rnn_cases())
-             + list(convlstm_cases()) + list(bidirectional_cases()))
+             + list(convlstm_cases()) + list(bidirectional_cases()) + list(_policy_cases()))
     check_unique_ids(c.id for c in cases)
     return cases

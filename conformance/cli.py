@@ -25,7 +25,7 @@ from typing import NoReturn
 
 from conformance import diff, fixtures, report
 from conformance.adapters import BUILTIN
-from conformance.case import DTYPES, select
+from conformance.case import DTYPES, POLICIES, select
 from conformance.cases import all_cases
 from conformance.features import features
 from conformance.oracle.fixture import SHIPPED, FixtureOracle, shipped_root, shipped_sets
@@ -43,7 +43,7 @@ def _filters(p: argparse.ArgumentParser) -> None:
     p.add_argument("--layers", nargs="+", metavar="LAYER",
                    help="SimpleRNN LSTM GRU ConvLSTM2D ..., RNN(LSTMCell), StackedRNNCells, Bidirectional(GRU), "
                         "or a group: RNN, Bidirectional")
-    p.add_argument("--dtype", nargs="+", metavar="DTYPE", help=" ".join(DTYPES))
+    p.add_argument("--dtype", nargs="+", metavar="DTYPE", help=" ".join(DTYPES + POLICIES) + " (a case's dtype or dtype policy)")
     p.add_argument("--case", action="append", metavar="ID", help="one case id (repeatable)")
 
 

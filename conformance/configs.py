@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator
 
+import numpy as np
+
 NESTED_KEYS = ("cell", "layer", "backward_layer")  # one serialized layer each; "cells" holds a list
-# Keras dtype policy -> the dtype it computes in (a plain dtype name computes in itself).
-POLICY_COMPUTE = {"mixed_float16": "float16", "mixed_bfloat16": "bfloat16"}
+# Keras dtype policy -> (the dtype it computes in, the dtype its variables are in); a plain dtype
+# name is both.
+POLICY_DTYPES = {"mixed_float16": ("float16", "float32"), "mixed_bfloat16": ("bfloat16", "float32")}
 MANTISSA_BITS = {"float64": 52, "float32": 23, "float16": 10, "bfloat16": 7}
 
 
@@ -56,15 +59,38 @@ def policy_name(dtype: Any) -> str | None:
 
 def compute_dtype(policy: str | None, default: str) -> str:
     """The dtype a layer with this policy computes in (``default`` when it has none)."""
-    return default if policy is None else POLICY_COMPUTE.get(policy, policy)
+    return default if policy is None else POLICY_DTYPES.get(policy, (policy, policy))[0]
+
+
+def variable_dtype(policy: str) -> str:
+    """The dtype a policy keeps its variables in: what a case's weights and inputs are drawn in."""
+    return POLICY_DTYPES.get(policy, (policy, policy))[1]
 
 
 def precision(serialized: dict, dtype: str) -> str:
-    """The least precise dtype any layer of ``serialized`` computes in, starting from ``dtype``
-    (a case's outputs are only as accurate as that): e.g. float32 for a float64 Bidirectional
-    around a float32 LSTM."""
-    dtypes = [dtype] + [compute_dtype(policy_name(c.get("dtype")), dtype) for _, c in walk(serialized)]
+    """The least precise dtype any layer of ``serialized`` computes in, starting from the case's
+    ``dtype`` (a policy name too): a case's outputs are only as accurate as that; e.g. float32 for
+    a float64 Bidirectional around a float32 LSTM, float16 for mixed_float16."""
+    dtypes = [compute_dtype(dtype, dtype)] + [compute_dtype(policy_name(c.get("dtype")), dtype)
+                                              for _, c in walk(serialized)]
     return min(dtypes, key=lambda d: MANTISSA_BITS.get(d, 0))
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """A float dtype by name; bfloat16 comes from ml_dtypes (ImportError naming it when missing)."""
+    if name != "bfloat16":
+        return np.dtype(name)
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise ImportError("bfloat16 arrays need ml_dtypes: pip install ml_dtypes") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_float(dtype: Any) -> bool:
+    """A float dtype, bfloat16 included (NumPy files ml_dtypes' bfloat16 as kind 'V')."""
+    dtype = np.dtype(dtype)
+    return dtype.kind == "f" or dtype.name == "bfloat16"
 
 
 def channels_first(serialized: dict) -> bool:

@@ -30,7 +30,13 @@ class CaseData:
 
 
 def mask_pattern(name: str, batch: int, steps: int) -> Array:
-    """(B, T) bool masks. Every pattern keeps row 0 fully valid except where the name says."""
+    """(B, T) bool masks (True: a valid step):
+    right_pad / left_pad: row i has max(1, T - 1 - i % T) valid steps, at its start / end (so every
+        row of right_pad ends on a padded step);
+    holes: every odd step masked, the last row all valid, row 0's last step masked;
+    masked_row: the last row all masked, row 0 valid for its first two steps only;
+    first_masked: step 0 masked in every row, step 1 too in row 1;
+    all_true: nothing masked."""
     m = np.ones((batch, steps), bool)
     lengths = [max(1, steps - 1 - (i % steps)) for i in range(batch)]
     if name == "right_pad":

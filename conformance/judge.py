@@ -102,6 +102,8 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
         return done("error", error=f"{impl.name}.supports() raised {type(e).__name__}: {str(e)[:2000]}", deviation=None)
     if why:
         return done("skip", error=why, deviation=None)
+    if rec.unreadable:
+        return done("skip", error=rec.unreadable, deviation=None)
     if rec.status == "oracle-raised":
         status = "xfail" if deviation and deviation.kind in ("raises", "any") else "error"
         return done(status, error=f"Keras raised (the oracle, on this valid configuration): {rec.error}")

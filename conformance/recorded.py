@@ -17,6 +17,8 @@ from typing import Any, Callable, Sequence, TypedDict
 
 import numpy as np
 
+from conformance import configs
+
 Array = np.ndarray
 RESET = "reset_state"
 
@@ -33,7 +35,7 @@ class Call(TypedDict):
 class RecordedCase:
     id: str
     family: str  # the table row: SimpleRNN, ConvLSTM2D, RNN(LSTMCell), Bidirectional(GRU), ...
-    dtype: str  # the dtype the case was built in (inputs, weights and states are in it)
+    dtype: str  # the dtype (or dtype policy) the case was built with; data_dtype: what its arrays are in
     config: dict  # keras.layers.serialize(layer)
     calls: list  # Call dicts and RESET
     weights: list  # in Keras's get_weights() order
@@ -46,6 +48,12 @@ class RecordedCase:
     gradients: dict | None = None  # the loss's gradients: {"inputs": [per call], "initial_state":
     #   [per call: nested like the call's initial_state, or None], "weights": [in get_weights() order]}
     gradient_error: str = ""  # Keras's backward pass raised (its forward pass ran)
+    unreadable: str = ""  # why this machine cannot judge the case (its arrays need ml_dtypes)
+
+    @property
+    def data_dtype(self) -> str:
+        """The dtype the inputs, weights and states are in: the policy's variable dtype."""
+        return configs.variable_dtype(self.dtype)
 
     @property
     def masked(self) -> bool:
@@ -69,8 +77,8 @@ def flatten(tree: Any, leaf: Callable[[Any], Array] = np.asarray) -> list[Array]
 
 
 def cast(tree: Any, dtype: str) -> Any:
-    """The float arrays in ``tree`` (nested lists, Call dicts) cast to ``dtype``; None, strings
-    (RESET) and non-float arrays (masks) as they are."""
+    """The float arrays in ``tree`` (nested lists, Call dicts) cast to ``dtype`` (a float name,
+    bfloat16 too); None, strings (RESET) and non-float arrays (masks) as they are."""
     if tree is None or isinstance(tree, str):
         return tree
     if isinstance(tree, dict):
@@ -78,7 +86,7 @@ def cast(tree: Any, dtype: str) -> Any:
     if isinstance(tree, (list, tuple)):
         return [cast(t, dtype) for t in tree]
     a = np.asarray(tree)
-    return a.astype(dtype) if a.dtype.kind == "f" else a
+    return a.astype(configs.numpy_dtype(dtype)) if configs.is_float(a.dtype) else a
 
 
 def play(calls: Sequence[Any], call: Callable[[Array, Array | None, Any], Any],

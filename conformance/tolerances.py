@@ -35,6 +35,11 @@ TOLERANCES: dict[str, Tolerance] = {
     # vs separate adds, activation kernels), and a one-ulp difference in a state feeds every later
     # step. Measured worst: 2.0e-3 (2 ulps at 1.0). 5e-3 is ~5 ulps at 1.0.
     "float16": Tolerance(atol=5e-3, rtol=5e-3),
+    # bfloat16 (eps 7.8e-3; mixed_bfloat16 and bfloat16 policies): TensorFlow rounds to bfloat16
+    # after every operation, refimpl computes each step in float32 and rounds its output and states
+    # (NumPy's bfloat16 arithmetic is float32's). Measured worst: 7.8e-3 (one ulp in [1, 2)).
+    # 2e-2 is ~2.5 ulps at 1.0.
+    "bfloat16": Tolerance(atol=2e-2, rtol=2e-2),
 }
 
 # Gradients (the backward pass, tf.GradientTape against refimpl.vjp), per dtype. A weight's gradient
@@ -51,6 +56,8 @@ GRADIENTS: dict[str, Tolerance] = {
     # float16 (eps 9.8e-4): float16 accumulators over ~1000 terms, eps * sqrt(1000) * scale ~ 0.03;
     # measured 0.037 at scale 7.1, which atol 0.02 + rtol 0.01 * 7.1 = 0.091 covers.
     "float16": Tolerance(atol=2e-2, rtol=1e-2),
+    # bfloat16: as for the outputs, plus the sums above; measured 0.023 at magnitude 2.45 (~1.5 ulps).
+    "bfloat16": Tolerance(atol=3e-2, rtol=2e-2),
 }
 
 # refimpl's gradients against central differences of refimpl's own float64 forward pass (eps 1e-6):

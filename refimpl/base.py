@@ -20,13 +20,32 @@ SHAPE_HINTS = ("input_shape", "batch_input_shape", "batch_size", "input_dim", "i
 TRAINING_ONLY = ("kernel_regularizer", "recurrent_regularizer", "bias_regularizer",
                  "activity_regularizer", "kernel_constraint", "recurrent_constraint", "bias_constraint")
 
-# Keras dtype policy name -> (compute dtype, variable dtype).
+# Keras dtype policy name -> (compute dtype, variable dtype). bfloat16 needs ml_dtypes (``dtype``).
 POLICIES = {
     "float16": ("float16", "float16"),
     "float32": ("float32", "float32"),
     "float64": ("float64", "float64"),
+    "bfloat16": ("bfloat16", "bfloat16"),
     "mixed_float16": ("float16", "float32"),
+    "mixed_bfloat16": ("bfloat16", "float32"),
 }
+
+
+def dtype(name: str) -> np.dtype:
+    """The NumPy dtype of a float name; bfloat16 is ml_dtypes' (an optional dependency)."""
+    if name != "bfloat16":
+        return np.dtype(name)
+    try:
+        import ml_dtypes
+    except ImportError:
+        raise NotImplementedError("dtype 'bfloat16' needs ml_dtypes: pip install ml_dtypes") from None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+def is_float(dt: Any) -> bool:
+    """A float dtype, bfloat16 included (NumPy files it as kind 'V')."""
+    dt = np.dtype(dt)
+    return dt.kind == "f" or dt.name == "bfloat16"
 
 
 def check_positive_int(name: str, value: Any) -> int:
@@ -67,8 +86,7 @@ def policy_name(dtype: Any) -> str | None:
     if not isinstance(dtype, str):
         dtype = np.dtype(dtype).name
     if dtype not in POLICIES:
-        raise NotImplementedError(f"dtype={dtype!r}: refimpl models the policies {sorted(POLICIES)} "
-                                  "(NumPy has no bfloat16)")
+        raise NotImplementedError(f"dtype={dtype!r}: refimpl models the policies {sorted(POLICIES)}")
     return dtype
 
 
@@ -115,16 +133,21 @@ class Layer:
 
     # --- dtype rule -------------------------------------------------------------------------------
     def compute_dtype(self, inputs: Array) -> np.dtype:
-        """The policy's compute dtype if one was given, else the input's float dtype (ints -> float32)."""
+        """The policy's compute dtype if one was given, else the input's float dtype (ints -> float32).
+
+        bfloat16: NumPy's operations on ml_dtypes' bfloat16 compute in float32 (a matmul returns
+        float32), so refimpl computes each step in float32 from bfloat16 inputs, weights and states,
+        and rounds the step's output and states to bfloat16 (``RNN._loop``); Keras on TensorFlow
+        rounds after every operation. The bfloat16 tolerance covers the difference."""
         if self.dtype is not None:
-            return np.dtype(POLICIES[self.dtype][0])
+            return dtype(POLICIES[self.dtype][0])
         kind = np.asarray(inputs).dtype
-        return kind if kind.kind == "f" else np.dtype("float32")
+        return kind if is_float(kind) else np.dtype("float32")
 
     @property
     def variable_dtype(self) -> np.dtype:
         """Weights are stored in the policy's variable dtype; with no policy, float64 loses nothing."""
-        return np.dtype(POLICIES[self.dtype][1] if self.dtype else "float64")
+        return dtype(POLICIES[self.dtype][1] if self.dtype else "float64")
 
     # --- weights ----------------------------------------------------------------------------------
     def get_weights(self) -> list[Array]:

@@ -204,6 +204,9 @@ class RNN(Layer):
                 # Keep the structure the states came in, as TensorFlow's loop does; it matters for
                 # a one-cell StackedRNNCells, which returns its cell's states unnested.
                 new_states = _pack(states, _flatten(new_states))
+            # Each step's results in the compute dtype (a no-op, but for bfloat16: refimpl.base.Layer.compute_dtype).
+            output = output.astype(x.dtype, copy=False)
+            new_states = _map(lambda s: s.astype(x.dtype, copy=False), new_states)
             if mask is not None:
                 m = mask[:, t]  # (B,)
                 if prev_output is None:

@@ -29,6 +29,7 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 
 from refimpl._typing import Array
+from refimpl.base import is_float
 from refimpl.bidirectional import Bidirectional
 from refimpl.cell import RNNCell, WeightGrads
 from refimpl.conv_lstm import ConvLSTM
@@ -242,6 +243,6 @@ def _fill(given: Sequence[Any], like: Sequence[Any]) -> list:
 def _float_dtype(reference: Any, fallback: Array) -> np.dtype:
     """The dtype a gradient is returned in: its input's, for a float input."""
     dtype = np.asarray(reference).dtype
-    return dtype if dtype.kind == "f" else fallback.dtype
+    return dtype if is_float(dtype) else fallback.dtype
 
 

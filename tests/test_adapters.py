@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conformance.configs import numpy_dtype
 from conformance.adapters import AdapterError, Implementation, load
 from conformance.deviations import load_adopter_deviations, load_deviations
 from conformance.features import FEATURES, features, quick
@@ -82,6 +83,18 @@ def test_the_wire_round_trips_nested_arrays_without_pickle():
     assert msg["op"] == "run" and msg["config"] == {"a": [1, None]} and msg["calls"][1] == "reset_state"
     assert msg["calls"][0]["inputs"].dtype == np.float16 and msg["calls"][0]["mask"] is None
     assert wire.receive(buf) is None
+
+
+def test_the_wire_carries_bfloat16_exactly():
+    import io
+
+    bf16 = numpy_dtype("bfloat16")
+    sent = (np.arange(-8, 8) / 7).astype(bf16)
+    buf = io.BytesIO()
+    wire.send(buf, {"op": "run"}, {"x": sent})
+    buf.seek(0)
+    got = wire.receive(buf)["x"]
+    assert got.dtype == bf16 and got.tobytes() == sent.tobytes()
 
 
 # --- statuses ---------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def test_compare_accepts_errors_within_tolerance_and_flags_nan():
 
 
 def test_every_tolerance_is_named_per_dtype():
-    assert set(TOLERANCES) == {"float64", "float32", "float16"}
+    assert set(TOLERANCES) == {"float64", "float32", "float16", "bfloat16"}
     assert TOLERANCES["float64"].atol <= 1e-12
     with pytest.raises(ValueError, match="dtype='int8'"):
         tolerance_for("int8")

@@ -45,8 +45,8 @@ def test_unknown_keyword_argument_is_a_type_error_naming_it():
 
 
 @pytest.mark.parametrize("kwargs, what", [
-    ({"dtype": "bfloat16"}, "dtype='bfloat16'"),
-    ({"dtype": "mixed_bfloat16"}, "dtype='mixed_bfloat16'"),
+    ({"dtype": "float8_e4m3fn"}, "dtype='float8_e4m3fn'"),
+    ({"dtype": "int8_from_float32"}, "dtype='int8_from_float32'"),
     ({"autocast": False}, "autocast=False"),
     ({"weights": [np.zeros((2, 8))]}, "weights="),
     ({"kernel_initializer": {"class_name": "GlorotUniform", "config": {"input_axes": [0]}}}, "input_axes"),

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from conformance.configs import numpy_dtype
 from conformance.recorded import RESET
 
 Array = np.ndarray
@@ -129,11 +130,14 @@ def _torch(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, trainin
     gradients do not flow through them anyway)."""
     import torch
 
-    def source(a: Array, grad: bool = True) -> Any:
+    def source(a: Array, grad: bool = True) -> Any:  # torch cannot read ml_dtypes' bfloat16: via float32, exactly
+        if a.dtype.name == "bfloat16":
+            return torch.tensor(a.astype(np.float32)).to(torch.bfloat16).requires_grad_(grad)
         return torch.tensor(np.ascontiguousarray(a), requires_grad=grad)
 
     def to_numpy(t: Any) -> Array:
-        return t.detach().cpu().numpy()
+        t = t.detach().cpu()
+        return t.float().numpy().astype(numpy_dtype("bfloat16")) if t.dtype == torch.bfloat16 else t.numpy()
 
     weights = [w.value for w in layer.trainable_weights]
     outputs, cotangents, xs, inits, g_xs, g_inits, g_weights = [], [], [], [], [], [], None
@@ -158,11 +162,16 @@ def _torch(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, trainin
 
 def _jax(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, training: bool, dtype: str,
          layout: Any) -> tuple:
-    """Each call is differentiated on its own with jax.vjp of ``layer.stateless_call``; a stateful
-    layer's stored states enter as constants (its initial_state, unless the call gives one), and
-    the call is then made once more, concretely, so that the layer stores its new states."""
+    """Each call is differentiated on its own with jax.vjp of the layer's ``__call__`` inside a
+    ``keras.StatelessScope`` that maps its variables to the traced values. (Not
+    ``layer.stateless_call``: it runs ``call`` directly, skipping the dtype policy's input cast and
+    variable autocast that ``__call__`` does, so a mixed_float16 GRU on JAX feeds float32 kernels
+    into a float16 scan carry and raises; inside a model, layers are reached through ``__call__``.)
+    A stateful layer's stored states enter as constants (its initial_state, unless the call gives
+    one), and the call is then made once more, concretely, so that the layer stores its new states."""
     import jax
     import jax.numpy as jnp
+    import keras
 
     trainable = [v.value for v in layer.trainable_variables]
     outputs, cotangents, xs, inits, g_xs, g_inits, g_weights = [], [], [], [], [], [], None
@@ -177,8 +186,9 @@ def _jax(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, training:
         non_trainable = [v.value for v in layer.non_trainable_variables]
 
         def run(x: Any, init: Any, trainable: list) -> list:
-            out, _ = layer.stateless_call(trainable, non_trainable, x,
-                                          **_call_kwargs(oracle, call, training, init if stored is None else stored))
+            mapping = [*zip(layer.trainable_variables, trainable), *zip(layer.non_trainable_variables, non_trainable)]
+            with keras.StatelessScope(state_mapping=mapping):
+                out = layer(x, **_call_kwargs(oracle, call, training, init if stored is None else stored))
             return _flat(out)
 
         outs, vjp = jax.vjp(run, x, init, trainable)

@@ -135,17 +135,17 @@ class KerasOracle:
         the case's data does not change) and Keras's gradients for them (``autodiff``); where
         Keras's backward pass raises but its forward pass runs, ``gradient_error`` says so."""
         layer, rec = self._prepare(case)
-        layout = Layout(case)
+        layout, dtype = Layout(case), configs.numpy_dtype(rec.data_dtype)
         try:
             if not gradients:
                 rec.outputs = self.play(layer, rec.calls, training=case.training, dropout_masks=rec.dropout_masks,
-                                        dtype=case.dtype, layout=layout)
+                                        dtype=dtype, layout=layout)
                 return rec
             rng = np.random.default_rng(zlib.crc32(f"{case.id}/cotangents".encode()))
-            self._pin(layer, rec.dropout_masks, case.dtype, layout)
+            self._pin(layer, rec.dropout_masks, dtype, layout)
             rec.outputs, rec.cotangents, rec.gradients = autodiff.gradients(
                 self, layer, rec.calls, lambda k, o: rng.uniform(-1, 1, o.shape).astype(o.dtype),
-                training=case.training, dtype=case.dtype, layout=layout)
+                training=case.training, dtype=dtype, layout=layout)
         except Exception as e:
             if not gradients:  # Keras fails on a valid configuration
                 rec.status, rec.error = "oracle-raised", f"{type(e).__name__}: {str(e)[:300]}"
@@ -166,17 +166,19 @@ class KerasOracle:
         states = [layout.state_shape(s) for s in _state_shapes(self, layer, case)]
         data = make_data(case, [w.shape for w in layer.get_weights()], _nest_states(layer, states),
                          _dropout_layout(case, layer, states) if case.training else [])
-        layer.set_weights([w.astype(case.dtype) for w in data.weights])
-        masks = None if not data.dropout_masks else cast([list(pair) for pair in data.dropout_masks], case.dtype)
-        return layer, RecordedCase(case.id, case.family, case.dtype, config, cast(call_plan(case, data), case.dtype),
-                                   cast(data.weights, case.dtype), case.training, masks, [], "ok")
+        data_dtype = configs.variable_dtype(case.dtype)  # a policy keeps its variables (and takes inputs) in it
+        weights = cast(data.weights, data_dtype)
+        layer.set_weights(weights)
+        masks = None if not data.dropout_masks else cast([list(pair) for pair in data.dropout_masks], data_dtype)
+        return layer, RecordedCase(case.id, case.family, case.dtype, config, cast(call_plan(case, data), data_dtype),
+                                   weights, case.training, masks, [], "ok")
 
     def _pin(self, layer: Any, dropout_masks: Any, dtype: str, layout: Layout) -> None:
         if dropout_masks:
             for cell, (dp, rec) in zip(cells_of(layer), dropout_masks):
                 pin_dropout_masks(cell, layout.mask_to_oracle(dp), layout.mask_to_oracle(rec), dtype, self.tensor)
 
-    def play(self, layer: Any, calls: list, *, training: bool, dropout_masks: Any, dtype: str,
+    def play(self, layer: Any, calls: list, *, training: bool, dropout_masks: Any, dtype: np.dtype,
              layout: Layout | None = None) -> list[Array]:
         """The calls on a built Keras layer with its weights set; every output, as NumPy arrays."""
         layout = layout or Layout(None)
@@ -203,7 +205,7 @@ class KerasOracle:
         first = next(c for c in calls if isinstance(c, dict))
         layer.build(tuple(first["inputs"].shape))
         layer.set_weights(weights)
-        dtype = str(first["inputs"].dtype)
+        dtype = first["inputs"].dtype
         if cotangents is None:
             return self.play(layer, calls, training=training, dropout_masks=dropout_masks, dtype=dtype)
         self._pin(layer, dropout_masks, dtype, Layout(None))
@@ -330,7 +332,7 @@ def _state_shapes(oracle: KerasOracle, layer: Any, case: Case) -> list:
         if oracle.major == 3:
             states = sub.get_initial_state(batch)
         else:  # tf-keras takes the inputs
-            states = sub.get_initial_state(oracle.tensor(np.zeros(shape, case.dtype)))
+            states = sub.get_initial_state(oracle.tensor(np.zeros(shape, configs.variable_dtype(case.dtype))))
         out.append(_map(lambda s: tuple(np.shape(s)), list(states)))  # tuples are the leaves from here
     return out
 

@@ -3,6 +3,7 @@
 Nested lists of arrays (weights, calls, initial states, dropout masks) travel as JSON trees whose
 leaves are array names ("a0", "a1", ...); ``None`` and strings stay as they are. Each message is
 an 8-byte little-endian length and the archive's bytes. Loaded with ``allow_pickle=False``.
+bfloat16 arrays (which ``.npy`` cannot describe) travel as float32, exactly, named as bfloat16.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..configs import numpy_dtype
+
 
 def _encode(tree: Any, store: dict) -> Any:
     if tree is None or isinstance(tree, (str, bool, int, float)):
@@ -22,15 +25,19 @@ def _encode(tree: Any, store: dict) -> Any:
         return {k: _encode(v, store) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
         return [_encode(v, store) for v in tree]
-    key = f"a{len(store)}"
-    store[key] = np.asarray(tree)
+    key, array = f"a{len(store)}", np.asarray(tree)
+    if array.dtype.name == "bfloat16":
+        store[key] = array.astype(np.float32)  # exact: every bfloat16 is a float32
+        return {"__array__": key, "dtype": "bfloat16"}
+    store[key] = array
     return {"__array__": key}
 
 
 def _decode(tree: Any, npz: Any) -> Any:
     if isinstance(tree, dict):
-        if set(tree) == {"__array__"}:
-            return npz[tree["__array__"]]
+        if "__array__" in tree:
+            array = npz[tree["__array__"]]
+            return array.astype(numpy_dtype(tree["dtype"])) if "dtype" in tree else array
         return {k: _decode(v, npz) for k, v in tree.items()}
     if isinstance(tree, list):
         return [_decode(v, npz) for v in tree]

@@ -11,6 +11,7 @@ import numpy as np
 
 import refimpl
 from conformance.adapters.refimpl_adapter import RefImpl as _RefImpl
+from conformance.configs import policy_name, precision
 
 
 class RefImpl:
@@ -199,6 +200,11 @@ class Float32Inside(RefImpl):
                           initial_state=state, **kw)
         return [o.astype(inputs.dtype) for o in out]
 
+    def supports(self, config):
+        if precision(config, policy_name(config["config"].get("dtype")) or "float32") != "float64":
+            return "float32-inside only differs from refimpl on float64 layers"
+        return super().supports(config)
+
 
 class MaskNotReversed(RefImpl):
     """Reverses the inputs for go_backwards, but not the mask."""
@@ -245,6 +251,8 @@ class PortersLoop(RefImpl):
         c = config["config"]
         if config["class_name"] != "SimpleRNN" or c.get("stateful") or c.get("dropout") or c.get("recurrent_dropout"):
             return f"{self.name}: SimpleRNN only, without stateful or dropout"
+        if policy_name(c.get("dtype")) in ("mixed_float16", "mixed_bfloat16", "bfloat16"):
+            return f"{self.name}: computes in its inputs' dtype, without a mixed or bfloat16 policy"
         return True
 
 
