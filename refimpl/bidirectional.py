@@ -146,7 +146,7 @@ class Bidirectional(Layer):
         half = n // 2  # Keras's split, even when the two layers have different state counts
         return list(initial_state[:half]), list(initial_state[half:])
 
-    def unmerged(self, y: Any, y_rev: Any, inputs: Any = None) -> tuple[Array, Array, list]:
+    def unmerged(self, y: Any, y_rev: Any, inputs: Any) -> tuple[Array, Array, list]:
         """What the two directions returned -> (y, y_rev as merged: in input order and, in Keras 3,
         this layer's compute dtype; all the states, forward's then backward's)."""
         states: list = []
@@ -157,7 +157,7 @@ class Bidirectional(Layer):
             # Merged in this layer's compute dtype, which may differ from the wrapped layer's (its
             # dtype policy is its own); the states keep the wrapped layer's dtype. Keras 2 merges
             # in the wrapped layer's dtype.
-            dtype = self.compute_dtype(np.asarray(y) if inputs is None else np.asarray(inputs))
+            dtype = self.compute_dtype(np.asarray(inputs))
             y, y_rev = y.astype(dtype, copy=False), y_rev.astype(dtype, copy=False)
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]  # back to input order

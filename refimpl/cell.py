@@ -128,7 +128,7 @@ class RNNCell(Layer, abstract=True):
             tape.append((x, saved[0]))
         return h, (new_states[0] if bare else new_states)
 
-    def call_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool = False
+    def call_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool
                  ) -> tuple[Array, States]:
         """The backward of one ``call``: (d inputs (B, features...), d states) from d output and d
         new states; the weights' gradients are added to ``grads[self]``."""
@@ -191,7 +191,7 @@ class RNNCell(Layer, abstract=True):
         """How the recurrent kernel meets the state: h (..., u) @ recurrent_kernel (u, n)."""
         return _matmul(h, recurrent_kernel)
 
-    def project_inputs(self, x: Array, training: bool = False) -> Array:
+    def project_inputs(self, x: Array, training: bool) -> Array:
         """x (B, T, ...) -> the kernel applied to every step (+ input bias), time-major: (T, B, ..., G*units)."""
         kernel, _, bias = self._weights(x.dtype)
         dropped = self.input_dropout(x, training)  # (B, T, ...), or (G, B, T, ...) per gate
@@ -206,13 +206,13 @@ class RNNCell(Layer, abstract=True):
     def input_bias(self, bias: Array | None) -> Array | None:
         return bias
 
-    def step(self, x_proj: Array, states: States, training: bool = False,
+    def step(self, x_proj: Array, states: States, training: bool,
              tape: list | None = None) -> tuple[Array, States]:
         """Everything of one step that involves the states; appends what ``step_vjp`` needs to
         ``tape`` when one is given."""
         raise NotImplementedError
 
-    def step_vjp(self, saved: Any, d_h: Array, d_states: States, grads: dict, training: bool = False
+    def step_vjp(self, saved: Any, d_h: Array, d_states: States, grads: dict, training: bool
                  ) -> tuple[Array, States]:
         """The backward of ``step``: (d x_proj, d states before the step) from d h (the output) and
         d new states; adds the recurrent weights' gradients to ``grads[self]``."""
@@ -241,7 +241,7 @@ class RNNCell(Layer, abstract=True):
             grads.add(name, d_w, slice(g * u, (g + 1) * u))
         return d_x
 
-    def project_inputs_vjp(self, x: Array, d_xw: Array, grads: dict, training: bool = False) -> Array:
+    def project_inputs_vjp(self, x: Array, d_xw: Array, grads: dict, training: bool) -> Array:
         """The backward of ``project_inputs``: d x (B, T, ...) from d of the projection (T, B, ..., G*units);
         the kernel's and the input bias's gradients go to ``grads[self]``."""
         kernel, _, bias = self._weights(x.dtype)

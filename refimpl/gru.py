@@ -59,7 +59,7 @@ class GRUCell(RNNCell):
     def input_bias(self, bias: Array | None) -> Array | None:
         return bias[0] if bias is not None and self.reset_after else bias
 
-    def step(self, x_proj: Array, states: States, training: bool = False,
+    def step(self, x_proj: Array, states: States, training: bool,
              tape: list | None = None) -> tuple[Array, States]:
         """x_proj = x_t @ kernel + b_x (B, 3 units); states = [h_tm1]."""
         h_tm1 = states[0]
@@ -89,7 +89,7 @@ class GRUCell(RNNCell):
             tape.append((h_rec, h_tm1, x_z + h_z, x_r + h_r, z, r, h_h if self.reset_after else rh, a, hh))
         return h, [h]
 
-    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool = False
+    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool
                  ) -> tuple[Array, States]:
         """From d_h (the output's and the state's), with a the candidate's pre-activation:
             d_z = d_h * (h_tm1 - hh)    d_hh = d_h * (1 - z)    d_h_tm1 = d_h * z   (+ the recurrent path)

@@ -60,7 +60,7 @@ class LSTMCell(RNNCell):
         return np.concatenate([self.bias_initializer((u,), dtype), np.ones(u, dtype),  # i, f
                                self.bias_initializer((2 * u,), dtype)])  # c, o
 
-    def step(self, x_proj: Array, states: States, training: bool = False,
+    def step(self, x_proj: Array, states: States, training: bool,
              tape: list | None = None) -> tuple[Array, States]:
         """x_proj = x_t @ kernel + bias (B, 4 units); states = [h_tm1, c_tm1]."""
         h_tm1, c_tm1 = states
@@ -79,7 +79,7 @@ class LSTMCell(RNNCell):
             tape.append((h_rec, c_tm1, z, i, f, g, o, c, act_c))
         return h, [h, c]
 
-    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool = False
+    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool
                  ) -> tuple[Array, States]:
         """From d_h (the output's and the state's) and d_c:
             d_o = d_h * activation(c)        d_c += d_h * o * activation'(c)

@@ -32,7 +32,7 @@ class SimpleRNNCell(RNNCell):
                  seed: int | None = None, **kwargs: Any):
         super().__init__(**forwarded(locals()))  # every argument is a shared one
 
-    def step(self, x_proj: Array, states: States, training: bool = False,
+    def step(self, x_proj: Array, states: States, training: bool,
              tape: list | None = None) -> tuple[Array, States]:
         """x_proj = x_t @ kernel + bias (B, units); states = [h_tm1]."""
         _, recurrent_kernel, _ = self._weights(x_proj.dtype)
@@ -43,7 +43,7 @@ class SimpleRNNCell(RNNCell):
             tape.append((h_rec, a, h))
         return h, [h]
 
-    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool = False
+    def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool
                  ) -> tuple[Array, States]:
         """With a = x_proj + h_rec @ recurrent_kernel and h = activation(a):
             d_a = activation'(a) * (d_h + d_h_state)      d_x_proj = d_a

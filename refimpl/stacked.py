@@ -107,7 +107,7 @@ class StackedRNNCells(Layer):
             tape.append(saved)
         return inputs, (new_states[0] if len(new_states) == 1 else new_states)
 
-    def call_vjp(self, saved: list, d_h: Array, d_states: States, grads: dict, training: bool = False
+    def call_vjp(self, saved: list, d_h: Array, d_states: States, grads: dict, training: bool
                  ) -> tuple[Array, States]:
         """The backward of ``call``: the last cell first; each cell's output is the next cell's input,
         so d of cell k's output is d of cell k+1's inputs. ``d_states`` and the d states returned

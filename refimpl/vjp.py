@@ -60,10 +60,28 @@ def vjp_fn(layer: Any, inputs: Any, *, mask: Any = None, initial_state: Any = No
 
     def pullback(cotangents: Any) -> Gradients:
         try:
+            _check_structure(layer, taped.returned, cotangents)
             return taped.backward(cotangents)
         finally:
             taped.close()
     return taped.returned, pullback
+
+
+def _check_structure(layer: Any, returned: Any, cotangents: Any, where: str = "cotangents") -> None:
+    """Raise ValueError unless ``cotangents`` has the structure and shapes of ``returned`` (None
+    anywhere stands for zeros)."""
+    if cotangents is None:
+        return
+    if isinstance(returned, (list, tuple)):
+        if not isinstance(cotangents, (list, tuple)) or len(cotangents) != len(returned):
+            got = f"{len(cotangents)} entries" if isinstance(cotangents, (list, tuple)) else "an array"
+            raise ValueError(f"{layer.name}: {where} has {got}, expected a list of {len(returned)} "
+                             "(the structure the call returns)")
+        for i, (r, c) in enumerate(zip(returned, cotangents)):
+            _check_structure(layer, r, c, f"{where}[{i}]")
+    elif np.shape(cotangents) != np.shape(returned):
+        raise ValueError(f"{layer.name}: {where}.shape={np.shape(cotangents)}, expected {np.shape(returned)} "
+                         "(the shape of what the call returned)")
 
 
 def _forward(layer: Any, inputs: Any, mask: Any, initial_state: Any, training: bool, dropout_masks: Any) -> Any:
@@ -134,9 +152,7 @@ class _TapedRNN:
             d_output = np.swapaxes(d_output, 0, 1)
         if d_states is None:
             return d_output, _map(np.zeros_like, self.states)
-        if len(d_states) != len(self.states):
-            raise ValueError(f"{layer.name}: {len(d_states)} state cotangents, expected {len(self.states)}")
-        return d_output, _map2(lambda d, s: np.zeros_like(s) if d is None else np.asarray(d, dtype).reshape(s.shape),
+        return d_output, _map2(lambda d, s: np.zeros_like(s) if d is None else np.asarray(d, dtype),
                                _fill(d_states, self.states), self.states)
 
 

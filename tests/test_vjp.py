@@ -101,3 +101,23 @@ def test_a_custom_activation_has_no_derivative_and_says_so():
 def test_vjp_needs_a_layer_not_a_cell():
     with pytest.raises(TypeError, match="wrap a cell in refimpl.RNN"):
         refimpl.vjp(refimpl.GRUCell(2), np.zeros((1, 2)), np.zeros((1, 2)))
+
+
+@pytest.mark.parametrize("make, cotangents, message", [
+    (lambda: refimpl.GRU(3), lambda o: np.zeros((2, 4)), r"cotangents.shape=\(2, 4\), expected \(2, 3\)"),
+    (lambda: refimpl.GRU(3, return_sequences=True), lambda o: np.zeros((2, 3)),
+     r"cotangents.shape=\(2, 3\), expected \(2, 5, 3\)"),
+    (lambda: refimpl.LSTM(3, return_state=True), lambda o: [o[0], o[1]], "has 2 entries, expected a list of 3"),
+    (lambda: refimpl.LSTM(3, return_state=True), lambda o: [o[0], o[1], np.zeros((3,))],
+     r"cotangents\[2\].shape=\(3,\), expected \(2, 3\)"),
+    (lambda: refimpl.RNN(refimpl.StackedRNNCells([refimpl.LSTMCell(2), refimpl.GRUCell(3)]), return_state=True),
+     lambda o: [o[0], o[1], [o[1][0]]], r"cotangents\[2\]\[0\].shape=\(2, 2\), expected \(2, 3\)"),
+    (lambda: refimpl.Bidirectional(refimpl.SimpleRNN(3), merge_mode=None), lambda o: o[0],
+     "has an array, expected a list of 2"),
+])
+def test_cotangents_of_another_structure_or_shape_are_rejected(make, cotangents, message):
+    layer = make()
+    x = np.ones((2, 5, 4))
+    out, pullback = refimpl.vjp_fn(layer, x)
+    with pytest.raises(ValueError, match=message):
+        pullback(cotangents(out))
