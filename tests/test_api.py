@@ -85,6 +85,28 @@ def test_computes_in_the_input_float_dtype(dtype):
     assert [o.dtype for o in out] == [np.dtype(dtype)] * 2
 
 
+@pytest.mark.parametrize("name", ["SimpleRNN", "LSTM", "GRU", "GRU-reset_before"])
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_no_policy_computes_as_the_policy_of_the_input_dtype(name, dtype):
+    """Without a dtype policy a layer computes in its inputs' dtype, weights included: the same as
+    with that policy, bit for bit, forward and backward (float64 weights are cast first)."""
+    kwargs = {"reset_after": False} if name == "GRU-reset_before" else {}
+    cls = getattr(refimpl, name.split("-")[0])
+    x = _x(dtype=dtype)
+    free, fixed = cls(3, return_sequences=True, **kwargs), cls(3, return_sequences=True, dtype=dtype, **kwargs)
+    free.build(x.shape)
+    fixed.build(x.shape)
+    weights = [np.random.default_rng(k).uniform(-0.6, 0.6, w.shape) for k, w in enumerate(free.get_weights())]
+    free.set_weights(weights)
+    fixed.set_weights(weights)
+    np.testing.assert_array_equal(free(x), fixed(x))
+    cot = np.random.default_rng(9).uniform(-1, 1, free(x).shape).astype(dtype)
+    a, b = refimpl.vjp(free, x, cot), refimpl.vjp(fixed, x, cot)
+    assert a.inputs.dtype == np.dtype(dtype)
+    for u, v in zip([a.inputs, *a.weights], [b.inputs, *b.weights]):
+        np.testing.assert_array_equal(u, v)
+
+
 def test_a_dtype_policy_overrides_the_input_dtype_as_in_keras():
     assert refimpl.LSTM(2, dtype="float32")(_x()).dtype == np.float32
     mixed = refimpl.LSTM(2, dtype="mixed_float16")

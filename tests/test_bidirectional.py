@@ -72,7 +72,7 @@ def test_weights_are_the_forward_layers_then_the_backward_layers_and_count_twice
     layer.build(X.shape)
     assert [w.shape for w in layer.get_weights()] == [w.shape for w in inner.get_weights()] * 2
     assert layer.count_params() == 2 * inner.count_params()
-    assert layer.forward_layer.name.startswith("forward_") and layer.backward_layer.name.startswith("backward_")
+    assert (layer.forward_layer.name, layer.backward_layer.name) == (f"forward_{inner.name}", f"backward_{inner.name}")
 
 
 def test_initial_state_is_split_half_forward_half_backward():
@@ -106,3 +106,56 @@ def test_config_round_trips_with_both_layers():
     twin = refimpl.deserialize(refimpl.serialize(layer))
     assert type(twin.backward_layer) is refimpl.GRU and twin.merge_mode == "ave"
     assert twin.get_config()["layer"]["config"] == layer.get_config()["layer"]["config"]
+
+
+# --- the wrapper's own API (these close gaps the mutation run found: docs/mutation.md) ---------------
+@pytest.mark.parametrize("name", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("mode", ["concat", "sum", "ave", "mul", None])
+@pytest.mark.parametrize("sequences", [False, True])
+@pytest.mark.parametrize("states", [False, True])
+def test_outputs_have_the_shapes_compute_output_shape_promises(name, mode, sequences, states):
+    layer = refimpl.Bidirectional(getattr(refimpl, name)(3, return_sequences=sequences, return_state=states), mode)
+    out = layer(X)
+    expected = layer.compute_output_shape(X.shape)
+    got = [o.shape for o in out] if isinstance(out, list) else out.shape
+    assert got == (list(expected) if isinstance(out, list) else expected)
+
+
+def test_a_call_builds_the_layer_once_and_the_build_is_serialized():
+    layer = refimpl.Bidirectional(refimpl.GRU(2))
+    layer(X)
+    assert layer.built and len(layer.get_weights()) == 6
+    twin = refimpl.deserialize(refimpl.serialize(layer))
+    assert twin.built and [w.shape for w in twin.get_weights()] == [w.shape for w in layer.get_weights()]
+    layer(X[:, :3])  # a later call with fewer steps does not rebuild
+    assert refimpl.serialize(layer)["build_config"]["input_shape"] == list(X.shape)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_initial_states_come_in_the_dtype_asked_for(dtype):
+    layer = refimpl.Bidirectional(refimpl.LSTM(2))
+    layer.build(X.shape)
+    assert [s.dtype for s in layer.get_initial_state(3, dtype)] == [np.dtype(dtype)] * 4
+
+
+def test_a_call_without_training_is_an_inference_call():
+    layer = refimpl.Bidirectional(refimpl.LSTM(2, dropout=0.5, recurrent_dropout=0.5))
+    np.testing.assert_array_equal(layer(X), layer(X, training=False))
+
+
+def test_keras_3_merges_in_the_wrappers_compute_dtype_and_keeps_the_states_in_the_wrapped_layers():
+    """No policy on the wrapper: it computes in the input's dtype (float64 here); the wrapped
+    layer's own float32 policy decides its states' dtype, outputs and gradients alike."""
+    layer = refimpl.Bidirectional(refimpl.LSTM(2, dtype="float32", return_sequences=True, return_state=True))
+    out, *states = layer(X)
+    assert out.dtype == np.float64 and [s.dtype for s in states] == [np.dtype("float32")] * 4
+    grads = refimpl.vjp(layer, X, [np.ones_like(out)] + [np.ones_like(s) for s in states])
+    assert grads.inputs.dtype == np.float64
+
+
+@pytest.mark.parametrize("bad", ["one array", "a number"])
+def test_initial_state_must_be_a_list_of_states(bad):
+    layer = refimpl.Bidirectional(refimpl.LSTM(2))
+    given = np.zeros((4, 3, 2)) if bad == "one array" else 0.5
+    with pytest.raises(ValueError, match="initial_state"):
+        layer(X, initial_state=given)

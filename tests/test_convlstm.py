@@ -107,3 +107,25 @@ def test_recurrent_convolution_keeps_the_state_shape_whatever_the_input_strides(
     _, h, c = layer(np.zeros((1, 4, 9, 7, 2)))
     assert h.shape == c.shape == (1, 4, 3, 3)
     assert layer.cell.recurrent_kernel.shape == (3, 2, 3, 12)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+@pytest.mark.parametrize("rank", [1, 2, 3])
+def test_the_cell_stepped_by_hand_is_the_layer(rank, data_format):
+    """ConvLSTMCell.call, one step at a time in the layer's data_format, gives the layer's sequence
+    and final states (the layer hoists the input convolution over all steps; the cell does not)."""
+    layer = CLASSES[rank](2, 3, padding="same", data_format=data_format, return_sequences=True, return_state=True,
+                          bias_initializer="random_normal")
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 4, *(5,) * rank, 3))  # (B, T, *spatial, C)
+    if data_format == "channels_first":
+        x = np.moveaxis(x, -1, 2)
+    seq, h, c = layer(x)
+    cell = layer.cell
+    state_shape = seq.shape[:1] + seq.shape[2:]
+    states = [np.zeros(state_shape), np.zeros(state_shape)]
+    outputs = []
+    for t in range(x.shape[1]):
+        out, states = cell.call(x[:, t], states)
+        outputs.append(out)
+    for got, want in zip([np.stack(outputs, 1), *states], [seq, h, c]):
+        np.testing.assert_allclose(got, want, rtol=0, atol=REARRANGED.atol)

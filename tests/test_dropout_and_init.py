@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import refimpl
+from conformance.tolerances import REARRANGED
 from refimpl import activations, initializers
 
 X = np.random.default_rng(1).uniform(-1, 1, (3, 6, 4))
@@ -123,3 +124,31 @@ def test_every_activation_keeps_the_dtype_and_shape(name, dtype):
     x = np.linspace(-4, 4, 12, dtype=dtype).reshape(3, 4)
     y = activations.get(name)(x)
     assert y.dtype == np.dtype(dtype) and y.shape == x.shape and np.all(np.isfinite(y))
+
+
+@pytest.mark.parametrize("make", [
+    lambda seed: refimpl.SimpleRNNCell(3, dropout=0.3, recurrent_dropout=0.4, seed=seed),
+    lambda seed: refimpl.LSTMCell(3, dropout=0.3, recurrent_dropout=0.4, seed=seed),
+    lambda seed: refimpl.GRUCell(3, dropout=0.3, seed=seed),
+    lambda seed: refimpl.GRUCell(3, reset_after=False, dropout=0.3, recurrent_dropout=0.4, seed=seed),
+], ids=["SimpleRNNCell", "LSTMCell", "GRUCell-dropout", "GRUCell-reset_before"])
+def test_a_cell_stepped_by_hand_in_training_draws_the_masks_the_layer_draws(make):
+    """A cell called step by step in training draws its masks on the first step and keeps them
+    until reset_dropout_mask(), as Keras's DropoutRNNCell does: the same seed gives what RNN(cell)
+    gives, and the masks really drop (the output differs from inference)."""
+    layer = refimpl.RNN(make(7), return_sequences=True)
+    layer.build(X.shape)
+    cell = make(7)
+    cell.build(X[:, 0].shape)
+    cell.set_weights(layer.get_weights())
+    want = layer(X, training=True)
+    states = cell.get_initial_state(X.shape[0], X.dtype)
+    outputs = []
+    for t in range(X.shape[1]):
+        out, states = cell.call(X[:, t], states, training=True)
+        outputs.append(out)
+    np.testing.assert_allclose(np.stack(outputs, 1), want, rtol=0, atol=REARRANGED.atol)
+    assert not np.allclose(want, layer(X))
+    cell.reset_dropout_mask()
+    first, _ = cell.call(X[:, 0], cell.get_initial_state(X.shape[0], X.dtype), training=True)
+    assert not np.allclose(first, outputs[0])  # a new sequence, new masks

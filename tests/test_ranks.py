@@ -57,11 +57,24 @@ def test_masks_of_the_wrong_shape_are_rejected(name, mask_shape):
     _expect_value_error(lambda: make()(x, mask=np.ones(mask_shape, bool)))
 
 
-def test_a_mask_with_a_trailing_axis_of_one_is_accepted_as_keras_does():
+MASK_FORMS = {"trailing axis of one": lambda m: m[..., None], "float": lambda m: m.astype(np.float32),
+              "int": lambda m: m.astype(np.int64), "trailing axis, float": lambda m: m[..., None].astype(np.float64)}
+
+
+@pytest.mark.parametrize("form", MASK_FORMS)
+@pytest.mark.parametrize("make", [lambda: refimpl.GRU(2, return_sequences=True),
+                                  lambda: refimpl.LSTM(2, return_state=True, zero_output_for_mask=True),
+                                  lambda: refimpl.Bidirectional(refimpl.SimpleRNN(2, return_sequences=True))],
+                         ids=["GRU", "LSTM", "Bidirectional"])
+def test_a_mask_with_a_trailing_axis_of_one_or_of_numbers_is_the_boolean_mask_as_keras_does(make, form):
+    """Keras 3 accepts a (batch, timesteps, 1) mask and 0/1 numbers (tests/live/test_keras_api.py)."""
     x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 4))
-    mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
-    layer = refimpl.GRU(2, return_sequences=True)
-    np.testing.assert_array_equal(layer(x, mask=mask[..., None]), layer(x, mask=mask))
+    mask = np.array([[1, 1, 0], [1, 0, 1]], bool)
+    layer = make()
+    want = layer(x, mask=mask)
+    got = layer(x, mask=MASK_FORMS[form](mask))
+    for a, b in zip(got if isinstance(got, list) else [got], want if isinstance(want, list) else [want]):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("name, state_rank", [(n, r) for n, (_, _, good, _) in LAYERS.items()

@@ -152,3 +152,16 @@ def test_unit_forget_bias_matches_keras_exactly():
     twin = refimpl.LSTM(5, bias_initializer="random_uniform")
     twin.build((None, 2, 3))
     np.testing.assert_array_equal(layer.get_weights()[2][5:10], twin.get_weights()[2][5:10])
+
+
+@pytest.mark.parametrize("form", ["trailing axis of one", "float", "int", "trailing axis, float"])
+@pytest.mark.parametrize("name", ["SimpleRNN", "LSTM", "GRU"])
+def test_keras_takes_a_mask_with_a_trailing_axis_of_one_or_of_numbers_as_the_boolean_mask(name, form):
+    """What refimpl's mask handling rests on (tests/test_ranks.py checks refimpl against itself)."""
+    forms = {"trailing axis of one": lambda m: m[..., None], "float": lambda m: m.astype("float32"),
+             "int": lambda m: m.astype("int32"), "trailing axis, float": lambda m: m[..., None].astype("float32")}
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 4)).astype("float32")
+    mask = np.array([[1, 1, 0], [1, 0, 1]], bool)
+    layer = getattr(keras.layers, name)(2, return_sequences=True)
+    want = keras.ops.convert_to_numpy(layer(x, mask=mask))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, mask=forms[form](mask))), want)
