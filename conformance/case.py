@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 LAYERS = ("SimpleRNN", "LSTM", "GRU")
 CELL_OF = {"SimpleRNN": "SimpleRNNCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}
@@ -104,6 +104,25 @@ class Case:
 
     def kwargs(self) -> dict[str, Any]:
         return dict(self.layer[1])
+
+
+def instantiate(case: Case, layers: Any, *, kwargs_of: Callable[[Any], dict] = dict) -> Any:
+    """The case's layer, unbuilt, from a namespace of layer classes: ``keras.layers``, or
+    ``refimpl`` (the same names, arguments and defaults). Every layer and cell gets the case's
+    dtype; ``kwargs_of`` rewrites each layer's keyword arguments (the oracle builds channels_first
+    cases channels_last)."""
+    kwargs = dict(case.layer[1])
+    if case.cells:
+        cells = [getattr(layers, name)(**{"dtype": case.dtype, **dict(kw)}) for name, kw in case.cells]
+        # RNN([cells]) would wrap them in a StackedRNNCells of the default dtype (float32), which
+        # then casts float64 states down; passing the stack explicitly keeps the case's dtype.
+        cell = layers.StackedRNNCells(cells, dtype=case.dtype) if case.stacked else cells[0]
+        return layers.RNN(cell, **kwargs, dtype=case.dtype)
+    if case.wrapped:
+        inner = [getattr(layers, name)(**{"dtype": case.dtype, **kwargs_of(kw)}) for name, kw in case.wrapped]
+        return layers.Bidirectional(inner[0], backward_layer=inner[1] if len(inner) > 1 else None,
+                                    **kwargs, dtype=case.dtype)
+    return getattr(layers, case.layer_name)(**{"dtype": case.dtype, **kwargs_of(kwargs)})
 
 
 def check_unique_ids(ids: Iterable[str]) -> None:

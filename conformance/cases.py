@@ -47,14 +47,18 @@ def _layer_cases(layer: str) -> Iterable[Case]:
         switches += [{"unit_forget_bias": False}, {"implementation": 1}]
     if layer == "GRU":
         switches += [{"reset_after": False}, {"reset_after": False, "use_bias": False},
-                     {"implementation": 1}, {"reset_after": False, "implementation": 1}]
+                     {"implementation": 1}, {"reset_after": False, "implementation": 1},
+                     # a gate activation whose derivative reads its input, on the reset-before path
+                     {"reset_after": False, "recurrent_activation": "hard_sigmoid"}]
     for sw, gb in itertools.product(switches, (False, True)):
         yield Case(spec(layer, **base, **sw, go_backwards=gb, return_sequences=True, return_state=True))
     # Masks x go_backwards x zero_output_for_mask, with every output returned.
     for m, gb, zo in itertools.product(MASKS, (False, True), (False, True)):
         yield Case(spec(layer, **base, go_backwards=gb, zero_output_for_mask=zo, return_sequences=True,
                         return_state=True), mask=m)
-    for m in ("right_pad", "first_masked", "masked_row"):  # last output only
+    # Last output only, rows ending on a masked step beside rows that do not (every row ending
+    # masked gives zeros whatever the weights: a case any port passes).
+    for m in ("holes", "first_masked", "masked_row"):
         yield Case(spec(layer, **base, zero_output_for_mask=True), mask=m)
     # Initial states, alone and with masks that hide the first steps / whole rows.
     for m, gb in itertools.product((None, "first_masked", "masked_row", "left_pad"), (False, True)):
@@ -76,6 +80,9 @@ def _layer_cases(layer: str) -> Iterable[Case]:
     if layer != "SimpleRNN":
         rates += [{"dropout": 0.3, "implementation": 1},
                   {"dropout": 0.3, "implementation": 1, "recurrent_dropout": 0.0}]
+    if layer == "GRU":  # reset_after=False: the candidate sees r * (its own dropped copy of h_tm1)
+        rates += [{"reset_after": False, "recurrent_dropout": 0.4},
+                  {"reset_after": False, "dropout": 0.25, "recurrent_dropout": 0.5}]
     for r, gb in itertools.product(rates, (False, True)):
         yield Case(spec(layer, **base, **r, go_backwards=gb, return_sequences=True, return_state=True),
                    training=True, mask="holes" if gb else None)
@@ -116,6 +123,10 @@ def _rnn_cases() -> Iterable[Case]:
     yield Case(spec("RNN", return_sequences=True),
                cells=(spec("LSTMCell", units=3, dropout=0.2, recurrent_dropout=0.3),
                       spec("GRUCell", units=2, recurrent_dropout=0.4)), stacked=True, training=True)
+    yield Case(spec("RNN", return_sequences=True, return_state=True),  # each cell its own rates and masks
+               cells=(spec("SimpleRNNCell", units=2, recurrent_dropout=0.3), spec("LSTMCell", units=3, dropout=0.2),
+                      spec("GRUCell", units=2, reset_after=False, dropout=0.3, recurrent_dropout=0.4)),
+               stacked=True, training=True, mask="holes")
     yield Case(spec("RNN", return_sequences=True, zero_output_for_mask=True, unroll=True),
                cells=(spec("SimpleRNNCell", units=2), spec("GRUCell", units=3)), stacked=True, mask="holes")
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +46,69 @@ def test_refimpl_matches_the_recorded_keras_outputs(fc, oracle):
     result = judge(fc, REFIMPL, [], oracle)  # deviations are applied by the xfail mark above
     if not result.ok:
         pytest.fail(failure_text(result), pytrace=False)
+
+
+# --- refimpl's defaults are Keras's, as Keras recorded them ------------------------------------------
+INITIALIZER_KEYS = ("kernel_initializer", "recurrent_initializer", "bias_initializer")
+
+
+def _initializer(identifier) -> tuple:
+    """(name, config with its defaults filled in and Nones dropped): "orthogonal" and Keras's
+    {"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": None}} are the same initializer."""
+    import inspect
+
+    from refimpl import initializers
+    from refimpl.base import to_snake_case
+
+    if isinstance(identifier, dict):
+        name, config = to_snake_case(identifier["class_name"]), dict(identifier.get("config") or {})
+    else:
+        name, config = (identifier if identifier.islower() else to_snake_case(identifier)), {}
+    name = initializers.ALIASES.get(name, name)
+    params = inspect.signature(initializers.INITIALIZERS[name]).parameters
+    defaults = {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+    return name, {k: v for k, v in {**defaults, **config}.items() if v is not None}
+
+
+def _comparable(config):
+    """A serialized config without names and build records, initializers normalised."""
+    if isinstance(config, dict):
+        return {k: _initializer(v) if k in INITIALIZER_KEYS else _comparable(v) for k, v in config.items()
+                if k not in ("name", "build_config")}
+    if isinstance(config, list):
+        return [_comparable(v) for v in config]
+    return config
+
+
+def test_refimpl_constructors_default_to_what_keras_recorded():
+    """Each case's layer built in refimpl from the case's own arguments only (every other argument
+    left at refimpl's default) has the config Keras wrote for the same arguments, every default
+    spelled out: refimpl's defaults are Keras 3's, for every class the matrix builds."""
+    import refimpl
+    from conformance.case import instantiate
+    from conformance.cases import all_cases
+
+    matrix = {c.id: c for c in all_cases()}
+    oracle = FixtureOracle(find_set())
+    differ = []
+    for rec in oracle.items:
+        ours = refimpl.serialize(instantiate(matrix[rec.id], refimpl))
+        theirs = refimpl.serialize(refimpl.deserialize(rec.config))
+        if _comparable(ours) != _comparable(theirs):
+            differ.append(f"{rec.id}: {_first_difference(_comparable(ours), _comparable(theirs))}")
+    assert not differ, f"{len(differ)} cases (refimpl's config vs Keras's), e.g.\n" + "\n".join(differ[:3])
+
+
+def _first_difference(a, b, path: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if a.get(k) != b.get(k):
+                return _first_difference(a.get(k), b.get(k), f"{path}.{k}")
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if x != y:
+                return _first_difference(x, y, f"{path}[{i}]")
+    return f"{path or 'config'}: {a!r} != {b!r}"
 
 
 BLOCKER = """

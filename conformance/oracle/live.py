@@ -32,11 +32,11 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from conformance import configs, fixtures
-from conformance.oracle import autodiff
-from conformance.case import Case, check_unique_ids
+from conformance.case import Case, check_unique_ids, instantiate
 from conformance.cases import all_cases
 from conformance.data import call_plan, make_data
 from conformance.machine import cpu_device
+from conformance.oracle import autodiff
 from conformance.recorded import RecordedCase, cast, flatten, play
 
 Array = np.ndarray
@@ -114,19 +114,7 @@ class KerasOracle:
     # --- one case ---------------------------------------------------------------------------------
     def build(self, case: Case) -> Any:
         """The case's Keras layer, unbuilt, in the oracle's layout (channels_last)."""
-        L = self.keras.layers
-        kwargs = case.kwargs()
-        if case.cells:
-            cells = [getattr(L, name)(**{"dtype": case.dtype, **dict(kw)}) for name, kw in case.cells]
-            # RNN([cells]) would wrap them in a StackedRNNCells of the default dtype (float32), which
-            # then casts float64 states down; passing the stack explicitly keeps the case's dtype.
-            cell = L.StackedRNNCells(cells, dtype=case.dtype) if case.stacked else cells[0]
-            return L.RNN(cell, **kwargs, dtype=case.dtype)
-        if case.wrapped:
-            inner = [getattr(L, name)(**{"dtype": case.dtype, **_channels_last(kw)}) for name, kw in case.wrapped]
-            return L.Bidirectional(inner[0], backward_layer=inner[1] if len(inner) > 1 else None,
-                                   **kwargs, dtype=case.dtype)
-        return getattr(L, case.layer_name)(**{"dtype": case.dtype, **_channels_last(kwargs)})
+        return instantiate(case, self.keras.layers, kwargs_of=_channels_last)
 
     def record(self, case: Case, *, gradients: bool = True) -> RecordedCase:
         """The case run through Keras, as a recorded case: what a fixture set holds for it. Inputs,
