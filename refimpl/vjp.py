@@ -232,8 +232,9 @@ def _merge_vjp(mode: str | None, y: Array, y_rev: Array, d: Any) -> tuple[Array,
         d_y = d_y_rev = d
     elif mode == "ave":
         d_y = d_y_rev = np.asarray(d) / 2
-    else:  # mul
-        d_y, d_y_rev = d * y_rev.astype(np.asarray(d).dtype), d * y.astype(np.asarray(d).dtype)
+    else:  # mul; the cotangent in the outputs' dtype (an integer one would truncate y)
+        d = np.asarray(d, y.dtype)
+        d_y, d_y_rev = d * y_rev.astype(y.dtype), d * y
     zeros = lambda a, like: np.zeros_like(like) if a is None else np.asarray(a).astype(like.dtype)  # noqa: E731
     return zeros(d_y, y), zeros(d_y_rev, y_rev)
 
