@@ -3,6 +3,8 @@ initializers (distributions, seeding, unit_forget_bias). Values against Keras ar
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -120,10 +122,27 @@ def test_hard_sigmoid_switches_definition_with_keras_version():
 
 @pytest.mark.parametrize("name", sorted(activations.ACTIVATIONS) + sorted(activations.ALIASES))
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16"])
-def test_every_activation_keeps_the_dtype_and_shape(name, dtype):
+@pytest.mark.parametrize("keras_version", [3, 2])
+def test_every_activation_and_its_derivative_keep_the_dtype_and_shape(name, dtype, keras_version):
     x = np.linspace(-4, 4, 12, dtype=dtype).reshape(3, 4)
-    y = activations.get(name)(x)
+    fn = activations.get(name, keras_version=keras_version)
+    y = fn(x)
     assert y.dtype == np.dtype(dtype) and y.shape == x.shape and np.all(np.isfinite(y))
+    d = activations.vjp(fn)(x, y, np.ones_like(y))
+    assert d.dtype == np.dtype(dtype) and d.shape == x.shape and np.all(np.isfinite(d))
+
+
+@pytest.mark.parametrize("activation", [np.tanh, lambda a: a * 2, functools.partial(np.clip, a_min=-1, a_max=1)],
+                         ids=["ufunc", "lambda", "partial"])
+def test_a_custom_activation_survives_serialize_and_deserialize(activation):
+    layer = refimpl.GRU(2, activation=activation, return_sequences=True)
+    twin = refimpl.deserialize(refimpl.serialize(layer))
+    assert twin.cell.activation is activation
+    twin.build(X.shape)
+    twin.set_weights(layer.get_weights() if layer.built else twin.get_weights())
+    layer.build(X.shape)
+    layer.set_weights(twin.get_weights())
+    np.testing.assert_array_equal(twin(X), layer(X))
 
 
 @pytest.mark.parametrize("make", [

@@ -93,6 +93,7 @@ def test_refimpl_constructors_default_to_what_keras_recorded():
     differ = []
     for rec in oracle.items:
         ours = refimpl.serialize(instantiate(matrix[rec.id], refimpl))
+        json.dumps(ours)  # plain JSON, as Keras's: no function objects in it
         theirs = refimpl.serialize(refimpl.deserialize(rec.config))
         if _comparable(ours) != _comparable(theirs):
             differ.append(f"{rec.id}: {_first_difference(_comparable(ours), _comparable(theirs))}")
