@@ -314,8 +314,7 @@ class CellLayer(RNN, abstract=True):
         cell_config = config.pop("cell")["config"]
         for key in ("name", "trainable", "dtype", *self.config_omits):
             cell_config.pop(key, None)
-        extra = {"use_cudnn": self.use_cudnn} if hasattr(self, "use_cudnn") and self.use_cudnn != "auto" else {}
-        return {**config, **cell_config, **extra}
+        return {**config, **cell_config}  # no use_cudnn: Keras does not save it (docs/gpu.md)
 
 
 def _projected_steps(cell: RNNCell, x: Array, training: bool):

@@ -165,3 +165,10 @@ def test_keras_takes_a_mask_with_a_trailing_axis_of_one_or_of_numbers_as_the_boo
     layer = getattr(keras.layers, name)(2, return_sequences=True)
     want = keras.ops.convert_to_numpy(layer(x, mask=mask))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, mask=forms[form](mask))), want)
+
+
+@pytest.mark.parametrize("use_cudnn", [True, False])
+@pytest.mark.parametrize("name", ["LSTM", "GRU"])
+def test_keras_does_not_save_use_cudnn_and_neither_does_refimpl(name, use_cudnn):
+    assert "use_cudnn" not in getattr(keras.layers, name)(2, use_cudnn=use_cudnn).get_config()
+    assert "use_cudnn" not in getattr(refimpl, name)(2, use_cudnn=use_cudnn).get_config()
