@@ -45,6 +45,7 @@ class Case:
     initial_state: bool = False
     training: bool = False  # True: dropout with masks the harness supplies to both sides
     stateful_calls: bool = False  # call, call, reset_state, call
+    zero_steps: int = 0  # the first N steps' inputs are exactly 0: padding without a mask
 
     @property
     def layer_name(self) -> str:
@@ -96,6 +97,8 @@ class Case:
             parts.append("training")
         if self.stateful_calls:
             parts.append("calls=3")
+        if self.zero_steps:
+            parts.append(f"zero_steps={self.zero_steps}")
         return "-".join(parts)
 
     @property

@@ -41,6 +41,12 @@ def _layer_cases(layer: str) -> Iterable[Case]:
     if layer != "SimpleRNN":
         for act in RECURRENT_ACTIVATIONS:
             yield Case(spec(layer, **base, recurrent_activation=act, return_sequences=True))
+    # Zero-padded steps without a mask and no bias: every preactivation of the first steps is
+    # exactly 0, the kink of these activations, where the gradient is a convention (TensorFlow's).
+    # leaky_relu in float32: in float64 Keras's alpha is a float32 constant (a known deviation).
+    for act in ("relu", "relu6", "elu", "selu", "celu", "leaky_relu"):
+        yield Case(spec(layer, **base, activation=act, use_bias=False, return_sequences=True, return_state=True),
+                   dtype="float32" if act == "leaky_relu" else "float64", zero_steps=2)
     # Layer-specific switches, each with and without go_backwards.
     switches = [{"use_bias": False}]
     if layer == "LSTM":
@@ -99,6 +105,10 @@ def _layer_cases(layer: str) -> Iterable[Case]:
         yield Case(spec(layer, **base, stateful=True, return_state=True), dtype=dtype, stateful_calls=True)
         yield Case(spec(layer, **base, unroll=True, return_sequences=True), dtype=dtype, mask="holes")
         yield Case(spec(layer, units=6, return_sequences=True), dtype=dtype, steps=12, features=7)
+    # softmax over units with preactivations near 10: exp overflows float16 without the max shift.
+    for act in ("softmax", "log_softmax"):
+        yield Case(spec(layer, units=4, activation=act, return_sequences=True), dtype="float16", batch=16,
+                   features=300)
 
 
 def _rnn_cases() -> Iterable[Case]:

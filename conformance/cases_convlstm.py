@@ -49,7 +49,8 @@ def convlstm_cases() -> Iterable[Case]:
                          return_state=True), spatial=sp, steps=4, features=2, training=True)
         yield Case(_conv(rank, dropout=0.5, return_sequences=True), spatial=sp, steps=3, features=2)  # inference
         for sw in ({"use_bias": False}, {"unit_forget_bias": False}, {"activation": "relu"},
-                   {"recurrent_activation": "hard_sigmoid"}, {"activation": None}):
+                   {"recurrent_activation": "hard_sigmoid"}, {"activation": None},
+                   {"activation": "softmax"}, {"activation": "log_softmax"}):  # over the filters axis
             yield Case(_conv(rank, **sw, return_sequences=True), spatial=sp, steps=4, features=2)
         # Lower precision.
         for dtype in ("float32", "float16"):

@@ -68,6 +68,7 @@ def make_data(case: Case, weight_shapes: list[tuple], state_shapes: list,
     rng = np.random.default_rng(case.seed)
     weights = [rng.uniform(-0.6, 0.6, s) for s in weight_shapes]
     inputs = rng.uniform(-1.0, 1.0, case.input_shape)
+    inputs[:, :case.zero_steps] = 0.0  # (B, T, ...): padded steps, unmasked
     mask = mask_pattern(case.mask, case.batch, case.steps) if case.mask else None
     initial_state = _draw_nested(rng, state_shapes) if case.initial_state else None
     dropout_masks = None
