@@ -159,3 +159,26 @@ def test_conformance_modules_import_only_what_its_docstring_lists_above_them():
     upward = [(n, i) for n in listed for i in GRAPH[n] if i.startswith("conformance.") and entry(i) != entry(n)
               and entry(n) in order and order.index(entry(i)) > order.index(entry(n))]
     assert not upward, upward
+
+
+# Test modules left out of the mutation run's selection (pyproject.toml [tool.mutmut]), and why:
+# they do not test refimpl's numbers or API, or they need Keras.
+NOT_MUTATION_TESTED = {
+    "test_adapters.py": "the adapters' contract", "test_cli.py": "the CLI", "test_conventions.py": "convention tables",
+    "test_gpu.py": "cuDNN eligibility rules", "test_harness.py": "the harness", "test_layout.py": "this file",
+    "test_matrix_strength.py": "the matrix's strength, not refimpl's", "test_packaging.py": "the wheel (minutes)",
+    "test_readme.py": "the README", "test_report_html.py": "the HTML report", "test_strategies.py": "strategies",
+}
+
+
+def test_every_test_module_of_refimpl_is_in_the_mutation_run():
+    """A new Keras-free test file joins the mutation selection or this list with a reason: a killer
+    left out of the selection looks like a survivor (docs/mutation.md)."""
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    mutmut = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    selection = mutmut["pytest_add_cli_args_test_selection"]
+    selected = {Path(p).name for p in selection}
+    modules = {p.name for p in (ROOT / "tests").glob("test_*.py")}
+    assert selected <= modules, f"the selection names missing files: {sorted(selected - modules)}"
+    assert not selected & set(NOT_MUTATION_TESTED)
+    assert modules - selected == set(NOT_MUTATION_TESTED), sorted(modules - selected - set(NOT_MUTATION_TESTED))
