@@ -1,8 +1,9 @@
 """Cells on their own and the layer-cell contract, on refimpl alone: a cell called directly
 defaults to inference and keeps its compute dtype; weights and states come in the dtype asked
 for; ConvLSTM's build and argument checks; a built cell round-trips built; a layer's defaults are
-its cell's; the backward pass computes in the compute dtype; a ConvLSTMCell stepped by hand (unbuilt,
-or in training with a seed) is its layer. Found by mutation testing (docs/mutation.md)."""
+its cell's; the backward pass computes in the compute dtype; an unbuilt ConvLSTMCell builds on its
+first step (stepping one by hand is in tests/test_convlstm.py). Found by mutation testing
+(docs/mutation.md)."""
 
 from __future__ import annotations
 
@@ -208,23 +209,3 @@ def test_backward_pass_keeps_the_compute_dtype(make, training):
     out = layer(x)
     refimpl.vjp(layer, x, np.ones_like(out), training=training)
     assert seen and set(seen) == {np.dtype(np.float32)}
-
-
-# a ConvLSTMCell stepped by hand in training draws the masks the layer draws (same seed)
-@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
-def test_conv_lstm_cell_stepped_in_training_is_the_layer(data_format):
-    x = XC if data_format == "channels_last" else np.moveaxis(XC, -1, 2)
-    kw = dict(padding="same", data_format=data_format, dropout=0.3, recurrent_dropout=0.4, seed=7)
-    layer = refimpl.ConvLSTM2D(2, 3, return_sequences=True, **kw)
-    want = layer(x, training=True)
-    cell = refimpl.ConvLSTMCell(2, 2, 3, **kw)
-    cell.build(x[:, 0].shape)
-    cell.set_weights(layer.get_weights())
-    shape = want.shape[:1] + want.shape[2:]
-    states = [np.zeros(shape), np.zeros(shape)]
-    outs = []
-    for t in range(x.shape[1]):
-        out, states = cell.call(x[:, t], states, training=True)
-        outs.append(out)
-    np.testing.assert_allclose(np.stack(outs, 1), want, rtol=0, atol=REARRANGED.atol)
-    assert not np.allclose(want, layer(x))

@@ -109,23 +109,32 @@ def test_recurrent_convolution_keeps_the_state_shape_whatever_the_input_strides(
     assert layer.cell.recurrent_kernel.shape == (3, 2, 3, 12)
 
 
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 @pytest.mark.parametrize("rank", [1, 2, 3])
-def test_the_cell_stepped_by_hand_is_the_layer(rank, data_format):
+def test_the_cell_stepped_by_hand_is_the_layer(rank, data_format, training):
     """ConvLSTMCell.call, one step at a time in the layer's data_format, gives the layer's sequence
-    and final states (the layer hoists the input convolution over all steps; the cell does not)."""
-    layer = CLASSES[rank](2, 3, padding="same", data_format=data_format, return_sequences=True, return_state=True,
-                          bias_initializer="random_normal")
+    and final states (the layer hoists the input convolution over all steps; the cell does not). In
+    training, with the same seed, the cell draws on its first step the masks the layer draws (one
+    per gate) and keeps them for every step."""
+    kwargs = dict(padding="same", data_format=data_format, bias_initializer="random_normal")
+    if training:
+        kwargs.update(dropout=0.3, recurrent_dropout=0.4, seed=7)
+    layer = CLASSES[rank](2, 3, return_sequences=True, return_state=True, **kwargs)
     x = np.random.default_rng(3).uniform(-1, 1, (2, 4, *(5,) * rank, 3))  # (B, T, *spatial, C)
     if data_format == "channels_first":
         x = np.moveaxis(x, -1, 2)
-    seq, h, c = layer(x)
-    cell = layer.cell
+    seq, h, c = layer(x, training=training)
+    cell = refimpl.ConvLSTMCell(rank, 2, 3, **kwargs)
+    cell.build(x[:, 0].shape)
+    cell.set_weights(layer.get_weights())
     state_shape = seq.shape[:1] + seq.shape[2:]
     states = [np.zeros(state_shape), np.zeros(state_shape)]
     outputs = []
     for t in range(x.shape[1]):
-        out, states = cell.call(x[:, t], states)
+        out, states = cell.call(x[:, t], states, training=training)
         outputs.append(out)
     for got, want in zip([np.stack(outputs, 1), *states], [seq, h, c]):
         np.testing.assert_allclose(got, want, rtol=0, atol=REARRANGED.atol)
+    if training:
+        assert not np.allclose(seq, layer(x)[0])  # the masks dropped something
