@@ -19,6 +19,7 @@ CLASSES = {1: refimpl.ConvLSTM1D, 2: refimpl.ConvLSTM2D, 3: refimpl.ConvLSTM3D}
     ({"kernel_size": 3, "strides": (1, 0)}, ValueError, r"strides=\(1, 0\)"),
     ({"kernel_size": 3, "padding": "full"}, ValueError, r"padding='full', expected one of \('valid', 'same'\)"),
     ({"kernel_size": 3, "padding": "causal"}, NotImplementedError, "padding='causal'"),
+    ({"kernel_size": 3, "padding": 1}, ValueError, r"padding=1, expected one of \('valid', 'same'\)"),
     ({"kernel_size": 3, "data_format": "NHWC"}, ValueError, "data_format='NHWC'"),
     ({"kernel_size": 3, "strides": 2, "dilation_rate": 2}, ValueError, "strides=.* with dilation_rate="),
     ({"kernel_size": 3, "dropout": 1.0}, ValueError, r"dropout=1.0, expected a float in \[0, 1\)"),
@@ -26,6 +27,10 @@ CLASSES = {1: refimpl.ConvLSTM1D, 2: refimpl.ConvLSTM2D, 3: refimpl.ConvLSTM3D}
 def test_bad_convolution_arguments_are_rejected_by_name(kwargs, error, match):
     with pytest.raises(error, match=match):
         refimpl.ConvLSTM2D(2, **kwargs)
+
+
+def test_padding_is_case_insensitive_as_in_keras():
+    assert refimpl.ConvLSTM2D(2, 3, padding="SAME").get_config()["padding"] == "same"
 
 
 def test_implementation_is_not_a_conv_lstm_argument():

@@ -200,3 +200,13 @@ def test_user_cell_get_config():
     cfg = refimpl.RNN(Acc()).get_config()
     assert cfg["cell"]["class_name"] == "Acc"
 
+
+def test_an_rnn_of_a_cell_without_weights_has_none():
+    class Acc:
+        state_size = 2
+
+        def call(self, inputs, states):
+            return states[0] + inputs, [states[0] + inputs]
+    layer = refimpl.RNN(Acc())
+    layer(np.ones((1, 3, 2)))
+    assert layer.get_weights() == [] and layer.count_params() == 0

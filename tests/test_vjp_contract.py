@@ -207,7 +207,7 @@ def test_cotangents_are_cast_to_the_output_dtype_rnn():
     _geq(refimpl.vjp(layer, x, cot64), refimpl.vjp(layer, x, cot16))
 
 
-@pytest.mark.parametrize("mode", ["concat", "sum", "ave"])
+@pytest.mark.parametrize("mode", ["concat", "sum", "ave", "mul"])
 def test_cotangents_are_cast_to_the_output_dtype_bidirectional(mode):
     rng = RNG(12)
     layer = refimpl.Bidirectional(refimpl.LSTM(3, return_sequences=True, dtype="float64"), merge_mode=mode,

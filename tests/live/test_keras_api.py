@@ -172,3 +172,8 @@ def test_keras_takes_a_mask_with_a_trailing_axis_of_one_or_of_numbers_as_the_boo
 def test_keras_does_not_save_use_cudnn_and_neither_does_refimpl(name, use_cudnn):
     assert "use_cudnn" not in getattr(keras.layers, name)(2, use_cudnn=use_cudnn).get_config()
     assert "use_cudnn" not in getattr(refimpl, name)(2, use_cudnn=use_cudnn).get_config()
+
+
+def test_keras_takes_padding_in_any_case_as_refimpl_does():
+    assert keras.layers.ConvLSTM2D(2, 3, padding="SAME").get_config()["padding"] == "same"
+    assert refimpl.ConvLSTM2D(2, 3, padding="SAME").get_config()["padding"] == "same"
