@@ -210,3 +210,11 @@ def test_an_rnn_of_a_cell_without_weights_has_none():
     layer = refimpl.RNN(Acc())
     layer(np.ones((1, 3, 2)))
     assert layer.get_weights() == [] and layer.count_params() == 0
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "mixed_float16"])
+def test_set_weights_stores_them_in_the_variable_dtype(dtype):
+    layer = refimpl.GRU(2, dtype=dtype)
+    layer.build((None, 5, 3))
+    layer.set_weights([w.astype(np.float64) for w in layer.get_weights()])
+    assert {w.dtype for w in layer.get_weights()} == {np.dtype(layer.variable_dtype)}
