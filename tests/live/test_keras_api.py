@@ -177,3 +177,12 @@ def test_keras_does_not_save_use_cudnn_and_neither_does_refimpl(name, use_cudnn)
 def test_keras_takes_padding_in_any_case_as_refimpl_does():
     assert keras.layers.ConvLSTM2D(2, 3, padding="SAME").get_config()["padding"] == "same"
     assert refimpl.ConvLSTM2D(2, 3, padding="SAME").get_config()["padding"] == "same"
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (4, 6), (3, 4, 6), (3, 3, 4, 8), (2, 3, 2, 4, 8)])
+def test_fans_are_keras_fans(shape):
+    from keras.src.initializers.random_initializers import compute_fans
+
+    from refimpl import initializers
+
+    assert initializers.compute_fans(shape) == tuple(float(f) for f in compute_fans(shape))
