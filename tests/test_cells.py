@@ -209,3 +209,20 @@ def test_backward_pass_keeps_the_compute_dtype(make, training):
     out = layer(x)
     refimpl.vjp(layer, x, np.ones_like(out), training=training)
     assert seen and set(seen) == {np.dtype(np.float32)}
+
+
+@pytest.mark.parametrize("make", [lambda: refimpl.LSTM(2, return_sequences=True),
+                                  lambda: refimpl.GRU(2, return_sequences=True, reset_after=False)],
+                         ids=["LSTM", "GRU-reset_before"])
+def test_a_batch_wider_than_a_projection_block_is_stepped_in_blocks(make):
+    """The layer projects x @ kernel a block of steps at a time (refimpl/rnn.py: ~2**20 elements a
+    block); with 65536 rows a block is one step, and the result is the cell stepped by hand."""
+    x = np.random.default_rng(4).uniform(-1, 1, (65536, 6, 4)).astype(np.float32)  # (B, T, F), F < T
+    layer = make()
+    seq = layer(x)
+    states = layer.cell.get_initial_state(x.shape[0], x.dtype)
+    outputs = []
+    for t in range(x.shape[1]):
+        out, states = layer.cell.call(x[:, t], states)
+        outputs.append(out)
+    np.testing.assert_allclose(np.stack(outputs, 1), seq, rtol=0, atol=REARRANGED.atol)
