@@ -46,7 +46,7 @@ class Bidirectional(Layer):
             config = serialize(layer)
             base = layer.name[len(prefix):] if layer.name.startswith(prefix) else layer.name
             config["config"].update(name=prefix + base, **changes)
-            return deserialize(config, keras_version=layer.keras_version)
+            return deserialize(config, keras_version=layer.keras_version, custom_objects=_classes(layer))
 
         self.forward_layer = copy("forward_")
         self.backward_layer = backward_layer if backward_layer is not None else copy("backward_", go_backwards=True)
@@ -187,3 +187,11 @@ def _merge(mode: str | None, y: Array, y_rev: Array) -> Any:
     if mode == "mul":
         return y * y_rev
     return [y, y_rev]
+
+
+def _classes(layer: RNN) -> dict[str, type]:
+    """The classes of a layer and its cells by name, so that copying a user's subclass finds them
+    (Keras finds them through the module its config records)."""
+    cell = getattr(layer, "cell", None)
+    return {type(o).__name__: type(o) for o in (layer, cell, *getattr(cell, "cells", ())) if o is not None}
+

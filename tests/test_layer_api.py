@@ -218,3 +218,43 @@ def test_set_weights_stores_them_in_the_variable_dtype(dtype):
     layer.build((None, 5, 3))
     layer.set_weights([w.astype(np.float64) for w in layer.get_weights()])
     assert {w.dtype for w in layer.get_weights()} == {np.dtype(layer.variable_dtype)}
+
+
+class MyLSTMCell(refimpl.LSTMCell):  # a user's subclass: deserialized through custom_objects
+    pass
+
+
+class MyGRU(refimpl.GRU):
+    pass
+
+
+@pytest.mark.parametrize("make", [
+    lambda: refimpl.RNN(MyLSTMCell(2)),
+    lambda: refimpl.RNN(refimpl.StackedRNNCells([MyLSTMCell(2), refimpl.GRUCell(2)])),
+    lambda: refimpl.Bidirectional(MyGRU(2)),
+], ids=["RNN", "StackedRNNCells", "Bidirectional"])
+def test_deserialize_hands_custom_objects_to_nested_layers(make):
+    layer = refimpl.deserialize(refimpl.serialize(make()), custom_objects={"MyLSTMCell": MyLSTMCell, "MyGRU": MyGRU})
+    assert any(isinstance(c, (MyLSTMCell, MyGRU)) for c in _nested(layer))
+
+
+@pytest.mark.parametrize("make", [
+    lambda: refimpl.RNN(refimpl.LSTMCell(2, recurrent_activation="hard_sigmoid")),
+    lambda: refimpl.RNN(refimpl.StackedRNNCells([refimpl.LSTMCell(2), refimpl.GRUCell(2)])),
+    lambda: refimpl.Bidirectional(refimpl.GRU(2), backward_layer=refimpl.LSTM(2, go_backwards=True)),
+], ids=["RNN", "StackedRNNCells", "Bidirectional"])
+def test_deserialize_hands_keras_version_to_nested_layers(make):
+    """Keras 2's hard_sigmoid reaches every nested cell."""
+    nested = _nested(refimpl.deserialize(refimpl.serialize(make()), keras_version=2))
+    assert len(nested) >= 2 and all(c.keras_version == 2 for c in nested)
+
+
+def _nested(layer):
+    """The layer, its cell(s) and its directions, recursively."""
+    out = [layer]
+    for attr in ("cell", "forward_layer", "backward_layer"):
+        if getattr(layer, attr, None) is not None and attr in vars(layer):
+            out += _nested(vars(layer)[attr])
+    for c in getattr(layer, "cells", []) if "cells" in vars(layer) else []:
+        out += _nested(c)
+    return out
