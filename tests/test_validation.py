@@ -145,6 +145,12 @@ def test_dropout_mask_of_the_wrong_shape_is_rejected():
         layer(np.zeros((2, 3, 4)), training=True, dropout_masks=refimpl.DropoutMasks(input=np.ones((2, 5))))
 
 
+@pytest.mark.parametrize("masks", [{"input": np.ones((2, 4))}, {"recurrent": np.ones((2, 3))}], ids=["input", "recurrent"])
+def test_a_dropout_mask_for_a_rate_of_zero_is_rejected(masks):
+    with pytest.raises(ValueError, match="mask was given but .*dropout=0.0"):
+        refimpl.GRU(3)(np.zeros((2, 3, 4)), training=True, dropout_masks=refimpl.DropoutMasks(**masks))
+
+
 def test_per_gate_dropout_masks_are_required_with_recurrent_dropout():
     layer = refimpl.LSTM(3, recurrent_dropout=0.5)  # Keras switches to implementation=1: 4 masks
     with pytest.raises(ValueError, match=r"expected \(4, 2, 3\) \(one per gate: 4\)"):
