@@ -77,7 +77,8 @@ def precision(serialized: dict, dtype: str) -> str:
 
 
 def numpy_dtype(name: str) -> np.dtype:
-    """A float dtype by name; bfloat16 comes from ml_dtypes (ImportError naming it when missing)."""
+    """A float dtype by name; bfloat16 comes from ml_dtypes (ImportError naming it when missing).
+    refimpl.base.dtype does the same for refimpl: the oracle side never imports the reference."""
     if name != "bfloat16":
         return np.dtype(name)
     try:

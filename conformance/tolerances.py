@@ -73,6 +73,11 @@ ELEMENTWISE: dict[str, Tolerance] = {
     "float32": Tolerance(atol=2e-6, rtol=0.0),  # ~16 ulps at 1.0: TF's float32 tanh/exp are approximations
 }
 
+# One activation's derivative, compared as ELEMENTWISE (float64): it chains up to three kernels
+# (the activation, an exp or tanh inside it, a product with the cotangent) and TensorFlow's gradient
+# formulas differ from refimpl's in form (SeluGrad works from the output), so the few-ulp errors add.
+DERIVATIVE = Tolerance(atol=1e-14, rtol=0.0)  # ~45 ulps at 1.0
+
 # One N-D convolution (at most 3*3*3 kernel offsets x 3 channels = 81 products per output),
 # refimpl's tensordot against TensorFlow's kernel: summation order only.
 CONVOLUTION = Tolerance(atol=1e-14, rtol=0.0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import refimpl
-from conformance.tolerances import CONVOLUTION, ELEMENTWISE
+from conformance.tolerances import CONVOLUTION, DERIVATIVE, ELEMENTWISE
 from refimpl import activations
 
 CLASSES = ["SimpleRNN", "LSTM", "GRU", "SimpleRNNCell", "LSTMCell", "GRUCell", "RNN", "StackedRNNCells",
@@ -113,7 +113,7 @@ def test_activation_derivative_matches_tensorflows_gradient_kinks_included(name)
     fn = activations.get(name)
     actual = activations.vjp(fn)(x, fn(x), g)
     scale = np.maximum(1.0, np.abs(expected))
-    np.testing.assert_allclose(actual / scale, expected / scale, rtol=0, atol=ELEMENTWISE["float64"].atol * 10)
+    np.testing.assert_allclose(actual / scale, expected / scale, rtol=0, atol=DERIVATIVE.atol)
 
 
 def _check_activation(name, dtype):
