@@ -211,14 +211,19 @@ class RNN(Layer):
                 m = mask[:, t]  # (B,)
                 if prev_output is None:
                     prev_output = np.zeros_like(output)
-                fill = np.zeros_like(output) if self.zero_output_for_mask else prev_output
-                output = np.where(_expand(m, output), output, fill)
+                output = self.masked_output(m, output, prev_output)
                 new_states = self.masked_states(m, new_states, states)
             states, prev_output = list(new_states), output
             if self.return_sequences:
                 outputs.append(output)
         final = np.stack(outputs, axis=1) if self.return_sequences else prev_output  # (B, T, out)|(B, out)
         return final.astype(x.dtype, copy=False), _map(lambda s: s.astype(x.dtype, copy=False), states)
+
+    def masked_output(self, m: Array, output: Array, prev_output: Array) -> Array:
+        """At a masked step (m[b] False) row b's output is the previous step's (zeros before the
+        first step), or zeros with zero_output_for_mask."""
+        fill = np.zeros_like(output) if self.zero_output_for_mask else prev_output
+        return np.where(_expand(m, output), output, fill)
 
     @staticmethod
     def masked_states(m: Array, new_states: list, states: list) -> list:

@@ -33,6 +33,7 @@ from refimpl.base import is_float
 from refimpl.bidirectional import Bidirectional
 from refimpl.cell import RNNCell, WeightGrads
 from refimpl.conv_lstm import ConvLSTM
+from refimpl.legacy.layer import Recurrent as LegacyRecurrent
 from refimpl.rnn import RNN, _expand, _flatten, _map, _map2, _pack, _reset_dropout
 
 
@@ -89,6 +90,9 @@ def _forward(layer: Any, inputs: Any, mask: Any, initial_state: Any, training: b
         return _TapedBidirectional(layer, inputs, mask, initial_state, training, dropout_masks)
     if isinstance(layer, RNN):
         return _TapedRNN(layer, inputs, mask, initial_state, training, dropout_masks)
+    if isinstance(layer, LegacyRecurrent):
+        raise NotImplementedError(f"layer={layer!r}: the backward pass of Keras {layer.release}'s layers is not "
+                                  "modelled by refimpl (their forward pass is; docs/history.md)")
     raise TypeError(f"layer={layer!r}, expected a refimpl recurrent layer (RNN, a layer built on it, "
                     "or Bidirectional); wrap a cell in refimpl.RNN")
 
