@@ -8,6 +8,7 @@ checks that nothing imports in a circle and that the oracle never imports refimp
     cases_convlstm.py  the matrix's ConvLSTM1D/2D/3D cases
     cases_bidirectional.py  its Bidirectional cases
     cases.py           the whole matrix: SimpleRNN/LSTM/GRU, RNN(cell), stacks, and the two above
+    cases_legacy.py    the matrices of Keras 0.2.0 and 1.2.2 (refimpl.legacy), for the historical oracle
     configs.py         reading serialized Keras configs: nested layers, dtype policies, flat values
     recorded.py        a recorded case (config, weights, calls, outputs) and how its calls are played
     data.py            a case's deterministic weights, inputs, masks, states and dropout masks
@@ -19,7 +20,8 @@ checks that nothing imports in a circle and that the oracle never imports refimp
     conventions.py     gate orders and layouts of six frameworks, as data
     machine.py         what machine this is
     oracle/            Keras: live.py (KerasOracle, generate), fixture.py (FixtureOracle, set lookup),
-                       worker.py + remote.py + wire.py (Keras in a worker process)
+                       worker.py + remote.py + wire.py (Keras in a worker process), historical.py +
+                       theano_worker.py (Keras 0.2.0 / 1.2.2 on Theano, in a venv of their own)
     adapters/          the contract and loading (__init__.py); refimpl, torch.nn, Keras on a backend,
                        template.py
     diagnose.py        a failure's likely cause: refimpl replayed with porting mistakes made on purpose
@@ -28,6 +30,7 @@ checks that nothing imports in a circle and that the oracle never imports refimp
     report_html.py     a JSON report as one HTML page
     report.py          all text output (failures, tables, progress, rerun lines) and the JSON report
     diff.py            which cases moved between two fixture sets
+    drift.py           an old (Keras 0.2 / 1.2.2) set's cases ported to a later Keras, for diff
     strategies.py      hypothesis strategies for configs, shapes, masks, states and weights
     cli.py             ``rnn-conformance`` / ``python -m conformance`` (__main__.py)
     pytest_plugin.py   the suite in an adopter's pytest run: options, header, one test per case

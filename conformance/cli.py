@@ -6,6 +6,7 @@
     rnn-conformance verify --layers LSTM --dtype float32 --cases quick -n auto --report r.json --html r.html
     rnn-conformance list [--features]           the case ids (and what each exercises)
     rnn-conformance generate [--out DIR]        write a fixture set from the installed Keras
+    rnn-conformance generate --historical 0.2.0 --python VENV/bin/python   ... from Keras 0.2.0 / 1.2.2
     rnn-conformance fixtures check [SET ...]    verify fixture sets' schema and checksums
     rnn-conformance diff A B                    which numbers moved between two sets (or A --installed)
 
@@ -23,13 +24,26 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from conformance import diff, fixtures, report
+from conformance import diff, drift, fixtures, report
 from conformance.adapters import BUILTIN
 from conformance.case import DTYPES, POLICIES, select
 from conformance.cases import all_cases
+from conformance.cases_legacy import legacy_cases
 from conformance.features import features
-from conformance.oracle.fixture import SHIPPED, FixtureOracle, shipped_root, shipped_sets
-from conformance.session import Session, UsageError, live_oracle, open_oracle, set_dir_of
+from conformance.oracle.fixture import (
+    SHIPPED,
+    FixtureOracle,
+    shipped_root,
+    shipped_sets,
+)
+from conformance.oracle.historical import RELEASES, HistoricalOracle
+from conformance.session import (
+    Session,
+    UsageError,
+    live_oracle,
+    open_oracle,
+    set_dir_of,
+)
 
 PROG = "rnn-conformance"
 
@@ -77,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     _filters(gen)
     gen.add_argument("--out", metavar="DIR", help="default: fixtures/<keras>_<backend>_<device> in a checkout")
     gen.add_argument("--keras2", action="store_true", help="use tf-keras (Keras 2) as the oracle")
+    gen.add_argument("--historical", choices=sorted(RELEASES.values()),
+                     help="Keras 0.2.0 or 1.2.2 on Theano, run by --python (docs/history.md), on its own matrix")
+    gen.add_argument("--python", metavar="PY", help="with --historical: the Python of that Keras's venv")
     fx = sub.add_parser("fixtures", help="fixture-set maintenance")
     fx_sub = fx.add_subparsers(dest="fixtures_command", required=True, parser_class=_Parser)
     chk = fx_sub.add_parser("check", help="verify schema and sha256 of fixture sets")
@@ -199,8 +216,21 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    cases = _cases(args)
-    oracle = live_oracle("tf_keras" if args.keras2 else "keras")
+    if args.historical:
+        if not args.python or not Path(args.python).is_file():
+            raise UsageError(f"--historical needs --python PY, the Python of a venv with Keras {args.historical} "
+                             f"and Theano (got --python={args.python!r}; docs/history.md)")
+        version = next(k for k, v in RELEASES.items() if v == args.historical)
+        try:
+            cases = select(legacy_cases(version), layers=args.layers, dtypes=args.dtype, ids=args.case)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        oracle = HistoricalOracle(version, args.python)
+    else:
+        if args.python:
+            raise UsageError("--python goes with --historical")
+        cases = _cases(args)
+        oracle = live_oracle("tf_keras" if args.keras2 else "keras")
     v = oracle.versions()
     name = f"{v['package']}-{v['keras']}_{v['backend']}-{v.get(v['backend'], '')}_cpu".replace("-_", "_")
     if args.out:
@@ -212,7 +242,7 @@ def _generate(args: argparse.Namespace) -> int:
     start = time.perf_counter()
 
     def counter(i: int, n: int) -> None:
-        if i % 100 == 0 or i == n:
+        if i % (25 if args.historical else 100) == 0 or i == n:
             print(f"[{i}/{n}] generated", file=sys.stderr, flush=True)
 
     try:
@@ -251,16 +281,27 @@ def _diff(args: argparse.Namespace) -> int:
         ids = {r.id for r in a.items}
         with tempfile.TemporaryDirectory(prefix="rnn-conformance-") as tmp:
             b = FixtureOracle(oracle.generate(Path(tmp) / "installed", [c for c in all_cases() if c.id in ids]))
-            return _print_diff(a, b, args.top)
-    return _print_diff(a, open_oracle("fixtures", args.b), args.top)
-
-
-def _print_diff(a: FixtureOracle, b: FixtureOracle, top: int) -> int:
-    moves, totals = diff.diff_sets(a.items, b.items)
-    ids_b = {c.id for c in b.items}
-    common = {r.id: r.family for r in a.items if r.id in ids_b}
-    print(diff.render(moves, totals, a.describe(), b.describe(), top, common))
+            _print_diff(a, b.items, args.top, b.describe())
+            return 0
+    b = open_oracle("fixtures", args.b)
+    if a.major != b.major and a.major in (0, 1):  # an old checkpoint in a later Keras (conformance/drift.py)
+        if b.major < a.major:
+            raise UsageError(f"diff A B across versions goes forward in time: A is Keras {a.major}, B Keras {b.major}")
+        ported = drift.ported(a.items, a.major, b.major)
+        moves = _print_diff(a, ported, args.top, f"A's SimpleRNN/GRU/LSTM cases ported to Keras {b.major} "
+                                                 f"(refimpl.legacy.port; run as refimpl keras_version={b.major})")
+        print("\n" + "\n".join(drift.explain({m.id for m in moves}, a.items, a.major, b.major)))
+        return 0
+    _print_diff(a, b.items, args.top, b.describe())
     return 0
+
+
+def _print_diff(a: FixtureOracle, b: list, top: int, b_name: str) -> list:
+    moves, totals = diff.diff_sets(a.items, b)
+    ids_b = {c.id for c in b}
+    common = {r.id: r.family for r in a.items if r.id in ids_b}
+    print(diff.render(moves, totals, a.describe(), b_name, top, common))
+    return moves
 
 
 if __name__ == "__main__":

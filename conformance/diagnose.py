@@ -336,7 +336,10 @@ def mistakes(rec: RecordedCase) -> Iterator[Mistake]:
 
 # --- the diagnosis -------------------------------------------------------------------------------------
 def diagnose(rec: RecordedCase, actual: list[Array], tol: Tolerance, keras_version: int = 3) -> list[str]:
-    """The mistakes whose outputs equal ``actual`` within ``tol`` (usually none or one)."""
+    """The mistakes whose outputs equal ``actual`` within ``tol`` (usually none or one). The
+    mistakes are written for Keras 2/3 configs: a Keras 0.2 / 1.2.2 case gets none."""
+    if keras_version < 2:
+        return []
     found: list[tuple[float, str]] = []
     rec = dataclasses.replace(rec, config=with_backward_layer(rec.config))
     with np.errstate(all="ignore"):  # a wrong guess may overflow (exponential activations)

@@ -18,6 +18,7 @@ FEATURES = (
     "initial_state", "stateful", "dropout", "unroll", "activation", "recurrent_activation",
     "use_bias=False", "unit_forget_bias=False", "reset_after=False",
     "conv_geometry", "channels_first", "merge_mode", "backward_layer", "cells", "dtype_policy",
+    "consume_less", "depth",
 )
 # (implementation=1 is not a feature: Keras 3 leaves it out of get_config, so no config shows it.)
 _NONDEFAULT = {"use_bias": False, "unit_forget_bias": False, "reset_after": False}
@@ -40,12 +41,41 @@ def explicit_backward(outer: dict) -> bool:
     return fwd.get("class_name") != bwd.get("class_name") or strip(fwd) != strip(bwd)
 
 
+# Keras 0.2.0 / 1.2.2 configs (refimpl.legacy) name features their own way (inner_activation,
+# dropout_W/_U), and some defaults differ by class (0.2's SimpleRNN, GRU and SimpleDeepRNN default
+# to sigmoid; JZS's inner activation is sigmoid, every other one hard_sigmoid).
+_LEGACY_SIGMOID = ("SimpleRNN", "GRU", "SimpleDeepRNN")
+
+
+def _legacy_features(serialized: dict) -> set[str]:
+    """What a Keras 0.2 (flat: the class in "name") or 1.2.2 config switches on beyond the shared flags."""
+    keras0 = "config" not in serialized
+    name, c = (serialized["name"], serialized) if keras0 else (serialized["class_name"], serialized["config"])
+    activation = "sigmoid" if keras0 and name in _LEGACY_SIGMOID else "tanh"
+    inner = "sigmoid" if name.startswith("JZS") else "hard_sigmoid"
+    found = {"dropout"} if c.get("dropout_W") or c.get("dropout_U") else set()
+    if c.get("activation", activation) != activation:
+        found.add("activation")
+    if c.get("inner_activation", inner) != inner:
+        found.add("recurrent_activation")
+    if c.get("consume_less", "cpu") != "cpu":
+        found.add("consume_less")
+    if c.get("depth", 3) != 3:
+        found.add("depth")
+    return found | {f for f in ("return_sequences", "go_backwards", "unroll") if c.get(f)}
+
+
+def _is_legacy(serialized: dict) -> bool:
+    return "output_dim" in serialized.get("config", serialized)
+
+
 def features(rec: RecordedCase) -> tuple[str, ...]:
     """The features of a recorded case (its config and calls)."""
-    found: set[str] = set()
+    legacy = _is_legacy(rec.config)
+    found: set[str] = _legacy_features(rec.config) if legacy else set()
     outer = rec.config.get("config", rec.config)
     # A Bidirectional's backward layer only counts as "backward_layer" (see explicit_backward).
-    for _, c in configs.walk(rec.config, skip=("backward_layer",)):
+    for _, c in ([] if legacy else configs.walk(rec.config, skip=("backward_layer",))):
         for flag in ("return_sequences", "return_state", "go_backwards", "unroll", "zero_output_for_mask"):
             if c.get(flag):
                 found.add(flag)

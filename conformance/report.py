@@ -32,7 +32,7 @@ SHORT = {"defaults": "def", "return_sequences": "seq", "return_state": "state", 
          "dropout": "drop", "unroll": "unrol", "activation": "act", "recurrent_activation": "ract",
          "use_bias=False": "nobia", "unit_forget_bias=False": "noufb", "reset_after=False": "noraf",
          "conv_geometry": "conv", "channels_first": "chfst", "merge_mode": "merge", "backward_layer": "bwdl",
-         "cells": "cells", "dtype_policy": "dtpol"}
+         "cells": "cells", "dtype_policy": "dtpol", "consume_less": "cless", "depth": "depth"}
 
 
 # --- one case -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("refimpl", "conformance")
 ORACLE_MODULES = ("conformance.oracle.live", "conformance.oracle.worker", "conformance.oracle.remote",
-                  "conformance.oracle.fixture", "conformance.oracle.wire")
+                  "conformance.oracle.fixture", "conformance.oracle.wire", "conformance.oracle.historical")
 
 
 def _modules() -> dict[str, Path]:
@@ -40,7 +40,9 @@ def _imports(name: str, *, nested: bool | None = None) -> set[str]:
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            targets = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            modules = [f"{node.module}.{a.name}" for a in node.names if f"{node.module}.{a.name}" in MODULES]
+            # ``from package import module`` needs the module; the package only if it takes a name from it
+            targets = modules + ([node.module] if len(modules) < len(node.names) else [])
         else:
             continue
         found |= {t for t in targets if t in MODULES and t != name}

@@ -28,7 +28,8 @@ def play(layer: Any, calls: list, *, training: bool = False, dropout_masks: Any 
     masks = _masks(layer, dropout_masks)
 
     def call(inputs: np.ndarray, mask: Any, initial_state: Any) -> Any:
-        return layer(inputs, mask=mask, initial_state=initial_state, training=training, dropout_masks=masks)
+        extra = {k: v for k, v in (("initial_state", initial_state), ("dropout_masks", masks)) if v is not None}
+        return layer(inputs, mask=mask, training=training, **extra)  # Keras 0.2/1 layers take neither
 
     return play_calls(calls, call, layer.reset_state)
 

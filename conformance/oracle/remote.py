@@ -27,8 +27,9 @@ class Worker:
     """One worker process, started on the first request with ``env`` added to this environment."""
 
     def __init__(self, name: str, env: dict[str, str], *, python: str = sys.executable,
-                 module: str = "conformance.oracle.worker"):
-        self.name, self.env, self.python, self.module = name, dict(env), python, module
+                 module: str = "conformance.oracle.worker", script: str | None = None):
+        """``script``: a file to run instead of ``module`` (a Python without this package)."""
+        self.name, self.env, self.python, self.module, self.script = name, dict(env), python, module, script
         self._proc: subprocess.Popen | None = None
         self._log: Any = None
 
@@ -50,7 +51,8 @@ class Worker:
 
     def _start(self) -> subprocess.Popen:
         self._log = tempfile.TemporaryFile()
-        proc = subprocess.Popen([self.python, "-m", self.module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        argv = [self.python, self.script] if self.script else [self.python, "-m", self.module]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=self._log, env={**os.environ, **self.env})
         atexit.register(self.close)
         return proc

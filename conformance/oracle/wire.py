@@ -15,7 +15,6 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..configs import numpy_dtype
 
 
 def _encode(tree: Any, store: dict) -> Any:
@@ -37,7 +36,12 @@ def _decode(tree: Any, npz: Any) -> Any:
     if isinstance(tree, dict):
         if "__array__" in tree:
             array = npz[tree["__array__"]]
-            return array.astype(numpy_dtype(tree["dtype"])) if "dtype" in tree else array
+            if "dtype" not in tree:
+                return array
+            # Imported here: the historical worker (theano_worker.py) loads this file alone, under
+            # a Python whose NumPy predates this package; bfloat16 never travels to it.
+            from conformance.configs import numpy_dtype
+            return array.astype(numpy_dtype(tree["dtype"]))
         return {k: _decode(v, npz) for k, v in tree.items()}
     if isinstance(tree, list):
         return [_decode(v, npz) for v in tree]
