@@ -126,8 +126,11 @@ def test_installed_verify_runs_an_adapter_file_on_a_set_directory_and_names_its_
 
 def test_installed_diff_compares_two_shipped_sets(installed):
     names = sorted(p.parent.name for p in (ROOT / "fixtures").glob("*/manifest.json"))
-    done = _run(installed, "rnn-conformance", "diff", names[1], names[0])
+    done = _run(installed, "rnn-conformance", "diff", names[-1], names[-2])  # tf-keras 2 -> Keras 3
     assert done.returncode == 0 and "moved beyond tolerance" in done.stdout, done.stderr
+    done = _run(installed, "rnn-conformance", "diff", names[0], names[1])  # Keras 0.2 -> 1.2.2: refimpl.legacy
+    assert done.returncode == 0 and "masking: Keras 0.2 zeroes" in done.stdout, done.stderr
+    assert "   0 cases  no known cause" in done.stdout, done.stdout
 
 
 def test_installed_pytest_plugin_runs_the_suite(installed):
