@@ -74,6 +74,12 @@ def test_an_unknown_set_lists_the_shipped_ones_and_says_how_to_point_at_another(
     (["verify", "--case", "LSTM(units=99)"], "unknown case id"),
     (["verify", "--oracle", "keras", "--set", CANONICAL], "--set chooses a fixture set"),
     (["diff", CANONICAL], "give A and B, or A --installed"),
+    (["diff", "keras-1.2.2_theano-1.0.5_cpu", "keras-0.2.0_theano-1.0.5_cpu"], "goes forward in time"),
+    (["generate", "--historical", "0.2.0"], "--historical needs --python PY"),
+    (["generate", "--historical", "0.2.0", "--python", "/no/such/python"], "--python='/no/such/python'"),
+    (["generate", "--historical", "0.3"], "invalid choice: '0.3'"),
+    (["generate", "--python", "/usr/bin/python3"], "--python goes with --historical"),
+    (["generate", "--historical", "1.2.2", "--python", sys.executable, "--layers", "JZS1"], "--layers JZS1"),
     ([], "the following arguments are required"),
 ], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_other_mistakes_are_one_line(capsys, args, needle):

@@ -12,14 +12,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 SNIPPETS = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+DOCS = ("README.md", "docs/history.md")  # documents whose Python snippets run here
+DOC_SNIPPETS = [(name, i, code) for name in DOCS
+                for i, code in enumerate(re.findall(r"```python\n(.*?)```", (ROOT / name).read_text(), re.DOTALL))]
 
 
-@pytest.mark.parametrize("index", range(len(SNIPPETS)))
-def test_readme_python_snippet_runs_and_prints_what_its_comments_say(index):
-    code = SNIPPETS[index]
+@pytest.mark.parametrize("name, index, code", DOC_SNIPPETS, ids=[f"{n}:{i}" for n, i, _ in DOC_SNIPPETS])
+def test_readme_python_snippet_runs_and_prints_what_its_comments_say(name, index, code):
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, f"README.md snippet {index}", "exec"), {})
+        exec(compile(code, f"{name} snippet {index}", "exec"), {})
     printed = out.getvalue().splitlines()
     claimed = [m.group(1).split(":")[0].strip() for m in re.finditer(r"print\(.*\)\s+# (.*)", code)]
     assert printed == claimed
