@@ -166,3 +166,33 @@ def test_default_names_follow_each_version():
     assert keras0.JZS3(output_dim=2).name == "JZS3"
     a, b = keras1.GRU(2), keras1.GRU(2)
     assert a.name.startswith("gru_") and b.name == f"gru_{int(a.name[4:]) + 1}"
+
+
+# --- against what the old Keras saved (the committed sets) -------------------------------------------
+def _recorded():
+    from conformance.cases_legacy import legacy_cases
+    from conformance.oracle.fixture import FixtureOracle, find_set
+
+    for name, version in (("keras-0.2.0_theano-1.0.5_cpu", 0), ("keras-1.2.2_theano-1.0.5_cpu", 1)):
+        cases = {c.id: c for c in legacy_cases(version)}
+        for rec in FixtureOracle(find_set(name)).items:
+            yield pytest.param(version, cases[rec.id], rec, id=f"{name}::{rec.id}")
+
+
+RECORDED = list(_recorded())
+
+
+@pytest.mark.parametrize("version, case, rec", RECORDED)
+def test_configs_are_what_that_keras_saved_key_for_key(version, case, rec):
+    """Read back: the same config. Built from the case's arguments alone: the same config too, so
+    every default refimpl.legacy fills in is the one that Keras filled in."""
+    assert refimpl.legacy.serialize(refimpl.deserialize(rec.config, keras_version=version)) == rec.config
+    cls = (keras0 if version == 0 else keras1).CLASSES[case.layer_name]
+    extra = {"input_dim": case.features} if version == 0 else {}  # how the oracle builds each (theano_worker.py)
+    layer = cls(**case.kwargs(), **extra)
+    if not layer.built:
+        layer.build(case.input_shape)
+    mine, theirs = refimpl.legacy.serialize(layer), rec.config
+    if version == 1:  # Keras 1 numbers its layer names per process
+        mine, theirs = mine["config"] | {"name": None}, theirs["config"] | {"name": None}
+    assert mine == theirs

@@ -117,6 +117,8 @@ class Recurrent:
         if input_dim is not None and input_shape[-1] != input_dim:
             raise ValueError(f"{self.name}: input_shape={input_shape}, expected input_dim={input_dim}")
         self.config["input_dim"] = input_shape[-1]
+        if self.config.get("stateful") and self.batch_size is None:  # Keras 1 keeps it: batch_input_shape
+            self.batch_size = input_shape[0]
         if self.version == 0 and self.input_shape is None:  # set_previous gives a layer its shape
             self.input_shape = [None, input_shape[-1]]
         self.rnn = self.make_rnn(self.make_cell())
