@@ -4,8 +4,9 @@
 SimpleRNN, GRU and LSTM case of A (its config, weights and calls, and the outputs the old Keras
 recorded) is ported to B's Keras (``refimpl.legacy.port``: the old defaults written out, the
 gates reordered) and run there; ``diff.diff_sets`` then says which numbers moved and by how much.
-The later Keras runs as refimpl at that version (``keras_version``), which that version's own
-suite checks against the real Keras (tests/live, tests/historical): no Keras needs installing.
+The later Keras runs as refimpl at that version (``keras_version``), so no Keras needs installing;
+tests/live/test_legacy_port.py and tests/live/test_keras2.py check that real Keras 3 and tf-keras
+compute the same numbers for every ported case.
 JZS1/2/3 and SimpleDeepRNN have no later twin and are left out (counted as "only in A").
 """
 
@@ -32,7 +33,7 @@ def ported(old: list[RecordedCase], from_version: int, to_version: int) -> list[
         if not legacy.built:
             legacy.build(first["inputs"].shape)
         legacy.set_weights(rec.weights)
-        config, weights = port(legacy, to_version)
+        config, weights = port(legacy, to_version, dtype=rec.dtype if to_version > 1 else None)
         layer = refimpl.deserialize(config, keras_version=to_version)
         if not getattr(layer, "built", False):
             layer.build(first["inputs"].shape)

@@ -28,10 +28,11 @@ from refimpl.legacy import keras1, names
 from refimpl.legacy.layer import Recurrent
 
 
-def port(layer: Recurrent, keras_version: int = 3) -> tuple[dict[str, Any], list[Array]]:
+def port(layer: Recurrent, keras_version: int = 3, *, dtype: str | None = None) -> tuple[dict[str, Any], list[Array]]:
     """(config, weights) of ``layer`` (built, weights set) for Keras ``keras_version`` (1, 2 or 3):
     Keras 1.2.2's ``{"class_name", "config"}`` with the per-gate list, or Keras 2/3's serialized
-    layer with [kernel, recurrent_kernel, bias]."""
+    layer with [kernel, recurrent_kernel, bias]. ``dtype`` (Keras 2/3): the layer's dtype, e.g.
+    "float64" for a checkpoint of Theano's floatX=float64 (Keras's default, float32, if None)."""
     name = type(layer).__name__
     if layer.layout is None:
         raise NotImplementedError(f"{name}: Keras {layer.release}'s own layer; no later Keras has it "
@@ -54,6 +55,8 @@ def port(layer: Recurrent, keras_version: int = 3) -> tuple[dict[str, Any], list
     if name == "LSTM":
         today["unit_forget_bias"] = names.unit_forget_bias(c["forget_bias_init"])
     config = {"class_name": name, "config": {**today, **loop, "use_bias": True}}
+    if dtype is not None:
+        config["config"]["dtype"] = dtype
     if keras_version == 3:
         config = {"module": "keras.layers", **config, "registered_name": None}
     return config, names.fused(name, layer.get_weights(), layer.per_gate)

@@ -102,3 +102,25 @@ def test_convlstm_and_bidirectional_keras_2_configs_match_tf_keras(make):
     assert len(out) == len(expected)
     for e, a in zip(expected, out):
         np.testing.assert_allclose(a, e, rtol=TOL.rtol, atol=TOL.atol)
+
+
+# --- old checkpoints ported to Keras 2 (refimpl.legacy.port, conformance/drift.py) -----------------------
+def _ported_to_keras2():
+    from conformance import drift
+    from conformance.oracle.fixture import FixtureOracle, find_set
+
+    for version, name in ((0, "keras-0.2.0_theano-1.0.5_cpu"), (1, "keras-1.2.2_theano-1.0.5_cpu")):
+        for rec in drift.ported(FixtureOracle(find_set(name)).items, version, 2):
+            yield pytest.param(rec, id=f"{name}::{rec.id}")
+
+
+@pytest.mark.parametrize("rec", list(_ported_to_keras2()))
+def test_tf_keras_computes_what_the_port_to_keras2_says(rec):
+    """The drift table's 1.2.2 -> 2 row (nothing moves) and 0.2.0 -> 2 are tf-keras's numbers."""
+    from conformance.compare import compare
+    from conformance.oracle.live import KerasOracle
+
+    outputs = KerasOracle("tf_keras").play_config(rec.config, rec.weights, rec.calls, training=False,
+                                                  dropout_masks=None)
+    c = compare(outputs, rec.outputs, TOL)
+    assert c.ok, c.message
