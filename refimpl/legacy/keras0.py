@@ -42,19 +42,10 @@ class _Keras0(Recurrent):
         if isinstance(self.config["truncate_gradient"], bool) or not isinstance(self.config["truncate_gradient"], int):
             raise TypeError(f"truncate_gradient={self.config['truncate_gradient']!r}, expected an int (-1: no limit)")
 
-    def today(self) -> dict[str, Any]:
-        """The cell arguments today's cells take for this layer's."""
-        out = {"activation": names.check_activation(self.config["activation"], 0, "activation"),
-               "kernel_initializer": self.config["init"], "recurrent_initializer": self.config["inner_init"],
-               "keras_version": 2}  # Theano's hard_sigmoid is Keras 2's
-        if "inner_activation" in self.config:
-            out["recurrent_activation"] = names.check_activation(self.config["inner_activation"], 0,
-                                                                 "inner_activation")
-        return out
-
     def legacy_cell(self, cls: type, **extra: Any) -> Any:
-        return cls(self.output_dim, activation=names.check_activation(self.config["activation"], 0, "activation"),
-                   inner_activation=names.check_activation(self.config["inner_activation"], 0, "inner_activation"),
+        """A Keras 0.2-only cell (JZS, SimpleDeepRNN), which keeps the old argument names."""
+        today = self.today()
+        return cls(self.output_dim, activation=today["activation"], inner_activation=today["recurrent_activation"],
                    init=self.config["init"], inner_init=self.config["inner_init"], **extra)
 
 
@@ -71,7 +62,7 @@ class SimpleRNN(_Keras0):
         super().__init__(locals())
 
     def make_cell(self) -> Any:
-        return SimpleRNNCell(self.output_dim, **{k: v for k, v in self.today().items()})
+        return SimpleRNNCell(self.output_dim, **self.today())
 
 
 class GRU(_Keras0):

@@ -46,16 +46,6 @@ class _Keras1(Recurrent):
         for key in ("dropout_W", "dropout_U"):
             check_rate(key, self.config[key])
 
-    def today(self) -> dict[str, Any]:
-        out = {"activation": names.check_activation(self.config["activation"], 1, "activation"),
-               "kernel_initializer": self.config["init"], "recurrent_initializer": self.config["inner_init"],
-               "dropout": self.config["dropout_W"], "recurrent_dropout": self.config["dropout_U"],
-               "keras_version": 2}  # Theano's hard_sigmoid is Keras 2's
-        if "inner_activation" in self.config:
-            out["recurrent_activation"] = names.check_activation(self.config["inner_activation"], 1,
-                                                                 "inner_activation")
-        return out
-
 
 class SimpleRNN(_Keras1):
     """h_t = activation(x_t @ W + b + h_{t-1} @ U). Weights: W, U, b."""

@@ -95,6 +95,18 @@ class Recurrent:
         return f"{base}_{n}"
 
     # --- building -----------------------------------------------------------------------------------
+    def today(self) -> dict[str, Any]:
+        """The cell arguments under today's names (names.RENAMES), activations as refimpl names
+        them; keras_version=2 because Theano's hard_sigmoid is Keras 2's."""
+        out: dict[str, Any] = {"keras_version": 2}
+        for key in ("activation", "inner_activation", "init", "inner_init", "dropout_W", "dropout_U"):
+            if key in self.config:
+                value = self.config[key]
+                if key.endswith("activation"):
+                    value = names.check_activation(value, self.version, key)
+                out[names.RENAMES.get(key, key)] = value
+        return out
+
     def make_cell(self) -> Any:
         raise NotImplementedError
 

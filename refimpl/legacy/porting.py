@@ -47,9 +47,8 @@ def port(layer: Recurrent, keras_version: int = 3, *, dtype: str | None = None) 
                   "activation": names.ACTIVATION_ALIASES.get(c["activation"], c["activation"]),
                   **{k: c.get(k, 0.0) for k in ("dropout_W", "dropout_U")}}
         return {"class_name": name, "config": config}, layer.get_weights()
-    today = {names.RENAMES.get(k, k): v for k, v in c.items() if k in ("output_dim", "activation", "inner_activation",
-                                                                       "dropout_W", "dropout_U")}
-    today["activation"] = names.ACTIVATION_ALIASES.get(today["activation"], today["activation"])
+    today = {"units": layer.output_dim, **{k: v for k, v in layer.today().items() if k in (
+        "activation", "recurrent_activation", "dropout", "recurrent_dropout")}}
     if name == "GRU":
         today["reset_after"] = False  # Keras 3 defaults to True: a second bias row these weights lack
     if name == "LSTM":
