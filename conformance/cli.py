@@ -8,7 +8,8 @@
     rnn-conformance generate [--out DIR]        write a fixture set from the installed Keras
     rnn-conformance generate --historical 0.2.0 --python VENV/bin/python   ... from Keras 0.2.0 / 1.2.2
     rnn-conformance fixtures check [SET ...]    verify fixture sets' schema and checksums
-    rnn-conformance diff A B                    which numbers moved between two sets (or A --installed)
+    rnn-conformance diff A B                    which numbers moved between two sets (or A --installed);
+                                                A of Keras 0.2.0 / 1.2.2: its cases ported to B's Keras
 
 A mistake in the options prints one line and exits with 2; a failing case exits with 1.
 """
