@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from conformance import configs
-from conformance.adapters import AdapterError, Implementation
+from conformance.adapters import AdapterError, Decline, Implementation
 from conformance.adapters.refimpl_adapter import RefImpl
 from conformance.compare import Comparison, compare
 from conformance.deviations import Deviation, deviation_for
@@ -109,6 +109,8 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
         return done(status, error=f"Keras raised (the oracle, on this valid configuration): {rec.error}")
     try:
         actual = impl.run(rec, oracle.major)
+    except Decline as e:
+        return done("skip", error=f"declined at run time: {e}", deviation=None)
     except Exception as e:
         if deviation and deviation.kind == "any":
             return done("xfail", error=f"{impl.name} raised {type(e).__name__}: {e}")
@@ -149,6 +151,9 @@ def _judge_gradients(result: CaseResult, rec: RecordedCase, impl: Implementation
     try:
         actual = impl.run_vjp(rec, oracle.major)
         expected, got, labels = gradient_arrays(rec.gradients), gradient_arrays(actual), gradient_labels(rec.gradients)
+    except Decline as e:
+        result.gradient, result.gradient_error = "skip", f"declined at run time: {e}"
+        return
     except Exception as e:
         result.gradient = "error" if deviation is None else "xfail"  # a listed deviation may be a raise
         result.gradient_error = f"{impl.name}.run_vjp raised {type(e).__name__}: {str(e)[:2000]}"

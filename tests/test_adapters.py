@@ -104,6 +104,19 @@ def test_cases_an_adapter_declines_are_skipped_with_its_reason_never_passed():
     assert result.status == "skip" and result.error == "swapped-gru implements GRU only" and result.ok
 
 
+def test_an_adapter_may_decline_at_run_time_and_the_case_is_skipped_with_its_reason():
+    impl = load(f"{BROKEN}:DeclinesAtRunTime")
+    results = [(fc, judge(fc, impl, DEVIATIONS, ORACLE)) for fc in _cases("LSTM")]
+    assert {r.error for _, r in results if r.status == "skip"} == {
+        "declined at run time: no dropout masks in training", "declined at run time: only right-padded masks"}
+    assert all(r.status == "skip" for fc, r in results if fc.training and fc.status == "ok")
+    assert any(r.status == "pass" for fc, r in results if fc.stateful and not fc.training)  # declined apart
+    assert any(r.status == "pass" for fc, r in results if fc.masked)  # right-padded ones run
+    passed = [r for _, r in results if r.status == "pass"]
+    assert passed and {r.gradient_error for r in passed} <= {"declined at run time: no gradients for this one", ""}
+    assert all(r.gradient == "skip" for r in passed if r.gradient_error)
+
+
 def test_plain_contract_adapters_skip_stateful_and_training_cases_with_the_reason():
     impl = load(f"{BROKEN}:MaskIgnoringRNN")
     stateful = next(fc for fc in _cases("SimpleRNN") if len(fc.calls) > 1)

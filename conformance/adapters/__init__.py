@@ -32,8 +32,14 @@ Optional:
   initial_state, nested the same, or None], "weights": [summed over the calls, in get_weights()
   order]}``. Adapters without it are skipped on the gradient check, with that reason;
   ``supports_vjp(config) -> True | str`` declines it for some configs;
-- any of these methods may take a ``keras_version`` keyword (2 or 3): the oracle's major version,
-  which decides a few semantics (docs/semantics.md) when verifying against a Keras 2 fixture set.
+- any of these methods may take a ``keras_version`` keyword (0, 1, 2 or 3): the oracle's major
+  version, which decides a few semantics (docs/semantics.md) when verifying against a Keras 2 (or
+  Keras 0.2 / 1.2.2, docs/history.md) fixture set.
+
+Declining at run time: ``run``, ``run_calls`` and ``run_vjp`` may raise ``Decline("why")`` when
+only running shows that a case cannot be expressed (which op a converter fused, which kernel a
+runtime lacks, a mask pattern the framework cannot take, a stateful sequence but not a dropout
+one). The case (or its gradient check) is skipped with that reason, like ``supports``; never passed.
 
 Select one with ``rnn-conformance verify --impl package.module:name`` or ``path/to/file.py:name``
 (``name`` may be a class,
@@ -64,6 +70,11 @@ BUILTIN = {
 
 class AdapterError(Exception):
     """The named adapter cannot be loaded or does not follow the contract."""
+
+
+class Decline(Exception):
+    """Raised by an adapter's ``run``/``run_calls``/``run_vjp``: it cannot express this case, as it
+    found out while running it. The message says why; the case is reported as skipped with it."""
 
 
 class Implementation:

@@ -33,6 +33,8 @@ class MyRNN:
         return True
 
     def run(self, config: dict, weights: list, inputs: np.ndarray, *, mask=None, initial_state=None) -> list:
+        """Raise conformance.adapters.Decline("why") for a case you find you cannot express while
+        running it (a mask pattern, a missing kernel): it is skipped with that reason."""
         c = config["config"]
         kernel, recurrent_kernel, *bias = weights  # Keras: (F, 4u), (u, 4u), [(4u,)]; gates i, f, c, o
         params = {"kernel": kernel, "recurrent_kernel": recurrent_kernel,

@@ -280,3 +280,30 @@ class GradientsIgnoreMask(RefImpl):
 
     def supports(self, config):
         return super().supports(config) if not config["config"].get("stateful") else "no stateful calls"
+
+
+class DeclinesAtRunTime:
+    """Not a mistake: the full protocol through refimpl, declining at run time (``Decline``) what
+    only the calls show: masks other than right padding, and dropout in training (stateful
+    sequences it runs). Its skips must carry these reasons and its other cases pass."""
+
+    name, version = "declines-at-run-time", "0"
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None, keras_version=3):
+        raise AssertionError("run_calls serves every case")
+
+    def run_calls(self, config, weights, calls, *, training=False, dropout_masks=None, keras_version=3):
+        from conformance.adapters import Decline
+
+        if training:
+            raise Decline("no dropout masks in training")
+        for call in calls:
+            m = None if call == "reset_state" else call["mask"]
+            if m is not None and not all(np.all(row[:row.sum()]) for row in m):
+                raise Decline("only right-padded masks")
+        return _RefImpl().run_calls(config, weights, calls, keras_version=keras_version)
+
+    def run_vjp(self, config, weights, calls, cotangents, *, training=False, dropout_masks=None, keras_version=3):
+        from conformance.adapters import Decline
+
+        raise Decline("no gradients for this one")
