@@ -176,9 +176,9 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"... and {len(bad) - 20} more failing cases (all of them: --report / --html)\n")
     print(report.feature_table(results), end="\n\n")
     print(report.dtype_table(results))
-    skips = report.skip_table(results)
-    if skips:
-        print(skips)
+    for table in (report.failure_table(results), report.skip_table(results)):
+        if table:
+            print(table)
     print(f"({elapsed:.1f} s, {jobs} process{'es' if jobs > 1 else ''})")
     if session.impl.name == "refimpl":
         for d in session.stale_project_deviations():

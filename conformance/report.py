@@ -160,16 +160,15 @@ def _bucket(status: str) -> str:
 def _cell(c: Counter | None) -> str:
     if not c:
         return "."
-    if c["bad"]:
-        return f"{c['bad']}F"
-    if not c["ok"]:
+    if not c["ok"] and not c["bad"]:
         return "s"
-    return f"{c['ok']}" if not c["skip"] else f"{c['ok']}/{c['ok'] + c['skip']}"
+    cell = f"{c['ok']}" + (f"+{c['bad']}F" if c["bad"] else "")
+    return cell if not c["skip"] else f"{cell}/{c['ok'] + c['bad'] + c['skip']}"
 
 
 def feature_table(results: list[CaseResult]) -> str:
-    """Rows: layers; columns: features. A cell: N (all N cases agree or are known deviations),
-    kF (k failing), s (all skipped), N/M (N of M agree, the rest skipped), '.' (no case)."""
+    """Rows: layers; columns: features. A cell: N (N cases agree or are known deviations), N+kF
+    (and k failing), .../M (of M, the rest skipped), s (all skipped), '.' (no case)."""
     cells: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for r in results:
         for f in r.features:
@@ -177,7 +176,7 @@ def feature_table(results: list[CaseResult]) -> str:
     feats = [f for f in FEATURES if any(f == k[1] for k in cells)]
     rows = [[layer] + [_cell(cells.get((layer, f))) for f in feats] for layer in ordered(r.case.family for r in results)]
     lines = text_table(["layer"] + [SHORT.get(f, f) for f in feats], rows)
-    lines.append("cells: N agree (known deviations included), kF failing, N/M with M-N skipped, s all skipped")
+    lines.append("cells: N agree (known deviations included), +kF k failing, /M of M (the rest skipped), s all skipped")
     lines.append("columns: " + ", ".join(f"{SHORT.get(f, f)}={f}" for f in feats))
     return "\n".join(lines)
 
@@ -248,6 +247,56 @@ def skip_table(results: list[CaseResult]) -> str:
     return "\n".join(lines)
 
 
+def cause_of(r: CaseResult) -> str | None:
+    """What a failing case has in common with others failing the same way: its likely cause, or
+    its message without the case-specific parts (numbers, shapes, indices). None for cases that
+    did not fail."""
+    if r.ok:
+        return None
+    if r.status == "xpass" or r.gradient == "xpass":
+        return "listed as a known deviation, but it agrees now: remove the entry"
+    outputs_agree = r.comparison is not None and r.comparison.ok
+    prefix = "gradients: " if outputs_agree and r.gradient in ("fail", "error") else ""
+    if r.diagnosis:
+        return prefix + "likely cause: " + "; ".join(r.diagnosis)
+    if r.status == "error" or (prefix and r.gradient == "error"):
+        text = next((line for line in (r.error or r.gradient_error).splitlines() if line.strip()), "raised")
+        return prefix + _generic(text)
+    c = r.gradient_comparison if prefix else r.comparison
+    if c is not None and c.worst is None:  # count, shape or dtype
+        return prefix + _generic(c.message)
+    return prefix + "values differ beyond tolerance (no likely cause found)"
+
+
+def _generic(text: str) -> str:
+    """A message with its case-specific parts replaced: numbers by N, quoted names by '...'."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "'...'", text.strip())
+    text = re.sub(r"(?<![A-Za-z_])[-+]?\d+(\.\d+)?([eE][-+]?\d+)?", "N", text)
+    return text[:240]
+
+
+def failure_causes(results: list[CaseResult]) -> list[tuple[str, int, list[str]]]:
+    """(cause, how many cases, which layers), most frequent first, of the cases that did not pass."""
+    by: dict[str, list] = defaultdict(list)
+    for r in results:
+        cause = cause_of(r)
+        if cause is not None:
+            by[cause].append(r.case.family)
+    return sorted(((cause, len(fams), sorted(set(fams))) for cause, fams in by.items()), key=lambda t: -t[1])
+
+
+def failure_table(results: list[CaseResult]) -> str:
+    """The failing cases grouped by cause, as the skip table groups skips by reason."""
+    rows = failure_causes(results)
+    if not rows:
+        return ""
+    lines = [f"failing cases by cause ({sum(n for _, n, _ in rows)}; each case's own lines above or in --report):"]
+    for cause, n, layers in rows:
+        shown = ", ".join(layers[:4]) + (f" +{len(layers) - 4}" if len(layers) > 4 else "")
+        lines.append(f"  {n:>4}  {cause}  [{shown}]")
+    return "\n".join(lines)
+
+
 def stale_adopter_lines(path: str | None, entries: list[str]) -> list[str]:
     """What to say about the adopter's deviations that match no case of a full run."""
     return [f"{path}: {entry!r} matches no case of this run; remove it" for entry in entries]
@@ -290,7 +339,7 @@ def case_entry(r: CaseResult) -> dict:
     compared = c is not None and r.status != "skip"
     return _jsonable({
         "id": r.case.id, "layer": r.case.family, "dtype": r.case.dtype, "features": list(r.features),
-        "status": r.status, "skip_reason": r.error if r.status == "skip" else None,
+        "status": r.status, "skip_reason": r.error if r.status == "skip" else None, "cause": cause_of(r),
         "message": "" if r.status == "skip" else ((c.message if c else "") or r.error),
         "tolerance": None if r.tolerance is None else r.tolerance._asdict(),
         "max_abs": c.max_abs if compared else None, "max_rel": c.max_rel if compared else None,

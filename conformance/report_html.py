@@ -71,8 +71,9 @@ def render_html(report: dict[str, Any]) -> str:
         Figure = None
     cases = report.get("cases", [])
     body = [_header(report, cases), _matrix(report, cases),
-            _reasons(cases, "skip", "skip_reason", "Skip reasons"),
-            _reasons(cases, "xfail", "deviation", "Known deviations (expected failures)"),
+            _reasons(cases, ("fail", "error", "xpass"), "cause", "Failures by cause"),
+            _reasons(cases, ("skip",), "skip_reason", "Skip reasons"),
+            _reasons(cases, ("xfail",), "deviation", "Known deviations (expected failures)"),
             _failures(cases, Figure)]
     title = f"{_verdict(report, cases)}: {report.get('impl', {}).get('name', '?')} vs Keras"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
@@ -155,10 +156,10 @@ def _matrix(report: dict, cases: list[dict]) -> str:
     return f'<h2>Layers × features</h2><table class="matrix">{"".join(rows)}</table>{legend}'
 
 
-def _reasons(cases: list[dict], status: str, key: str, title: str) -> str:
+def _reasons(cases: list[dict], statuses: tuple[str, ...], key: str, title: str) -> str:
     groups: dict[str, Counter] = defaultdict(Counter)
     for c in cases:
-        if c.get("status") == status:
+        if c.get("status") in statuses:
             groups[c.get(key) or "(no reason given)"][c.get("layer", "?")] += 1
     if not groups:
         return ""

@@ -348,3 +348,44 @@ def test_an_adapter_with_right_outputs_and_wrong_gradients_fails_on_the_gradient
 def test_an_adapter_without_run_vjp_is_skipped_on_the_gradients_with_the_reason():
     r = judge(_cases("SimpleRNN")[0], load(f"{BROKEN}:MaskIgnoringRNN"), DEVIATIONS, ORACLE)
     assert r.status == "pass" and r.gradient == "skip" and "run_vjp" in r.gradient_error
+
+
+# --- failures grouped by cause ------------------------------------------------------------------------
+class _RaisesWithShapes:
+    """Raises on every GRU with a message that names the case's own shapes."""
+
+    name = "raises-with-shapes"
+
+    def run(self, config, weights, inputs, *, mask=None, initial_state=None):
+        raise ValueError(f"cannot take inputs of shape {inputs.shape} with {len(weights)} weights")
+
+    def supports(self, config):
+        return True if config["class_name"] == "GRU" else "GRU only"
+
+
+def test_failures_and_errors_are_grouped_by_cause_without_their_case_specific_parts():
+    from conformance.report import failure_causes, failure_table, feature_table
+
+    swapped = [judge(fc, load(f"{BROKEN}:SwappedGRU"), DEVIATIONS, ORACLE) for fc in _cases("GRU")]
+    causes = failure_causes(swapped)
+    assert len(causes) == 1 and "gate blocks are in the order (r, z, h)" in causes[0][0]
+    assert causes[0][1] == sum(r.status == "fail" for r in swapped) >= 10
+    raised = [judge(fc, Implementation(_RaisesWithShapes()), DEVIATIONS, ORACLE) for fc in _cases("GRU")]
+    causes = failure_causes(raised)
+    shapes = {r.error.splitlines()[0] for r in raised if r.status == "error"}
+    assert len(shapes) > 1 and len(causes) == 1, causes  # many messages, one cause
+    assert causes[0][0] == "raises-with-shapes raised ValueError: cannot take inputs of shape (N, N, N) with N weights"
+    assert "failing cases by cause" in failure_table(raised) and failure_table(swapped[:0]) == ""
+    table = feature_table(swapped)
+    assert re.search(r"\b\d+\+\d+F\b", table), table  # agreeing cases counted beside the failing ones
+
+
+def test_the_json_and_html_reports_carry_the_causes(tmp_path):
+    from conformance.report import build, render_html
+
+    results = [judge(fc, load(f"{BROKEN}:SwappedGRU"), DEVIATIONS, ORACLE) for fc in _cases("GRU")[:12]]
+    doc = build(results, impl=load(f"{BROKEN}:SwappedGRU"), oracle={"kind": "fixtures"}, seconds=1.0)
+    failing = [c for c in doc["cases"] if c["status"] == "fail"]
+    assert failing and all("likely cause: the kernel" in c["cause"] for c in failing)
+    assert all(c["cause"] is None for c in doc["cases"] if c["status"] in ("pass", "skip", "xfail"))
+    assert "Failures by cause" in render_html(doc)
