@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--set", metavar="NAME_OR_DIR",
                         help="fixture set: a shipped set's name or a set's directory (default: the canonical one)")
     verify.add_argument("--cases", choices=["quick", "full"], default="full",
-                        help="quick: the fewest cases that still cover every layer x feature and layer x dtype pair")
+                        help="quick: the fewest cases that still cover every layer x feature, layer x dtype and "
+                             "layer x activation pair")
     verify.add_argument("-n", "--jobs", default="1", metavar="N", help="worker processes (a number or 'auto')")
     verify.add_argument("--deviations", metavar="FILE.json",
                         help="the implementation's own known differences: {case id or glob: reason}, strict xfail")

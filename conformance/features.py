@@ -108,13 +108,23 @@ def features(rec: RecordedCase) -> tuple[str, ...]:
     return tuple(f for f in FEATURES if f in found) or ("defaults",)
 
 
+def activation_values(rec: RecordedCase) -> set[str]:
+    """``key=value`` for every activation a case's layers name (activation, recurrent_activation;
+    Keras 0.2 / 1.2.2: inner_activation), e.g. {"activation='gelu'", "recurrent_activation='sigmoid'"}."""
+    keys = ("activation", "recurrent_activation", "inner_activation")
+    layers = [rec.config.get("config", rec.config)] if _is_legacy(rec.config) else \
+        [c for _, c in configs.walk(rec.config)]
+    return {f"{k}={c[k]!r}" for c in layers for k in keys if isinstance(c.get(k), str)}
+
+
 def quick(recs: list) -> list:
-    """A small subset of ``recs`` that keeps every (layer, feature) and (layer, dtype) pair they
-    touch: each case is kept when it adds a pair not yet covered, in matrix order."""
+    """A small subset of ``recs`` that keeps every (layer, feature), (layer, dtype) and (layer,
+    activation value) pair they touch: each case is kept when it adds a pair not yet covered, in
+    matrix order. (One case per feature would let a working activation stand for a failing one.)"""
     covered: set[tuple[str, str]] = set()
     out = []
     for rec in recs:
-        pairs = {(rec.family, f) for f in features(rec)} | {(rec.family, rec.dtype)}
+        pairs = {(rec.family, f) for f in (*features(rec), *activation_values(rec))} | {(rec.family, rec.dtype)}
         if not pairs <= covered:
             covered |= pairs
             out.append(rec)
