@@ -162,13 +162,13 @@ def _cell(c: Counter | None) -> str:
         return "."
     if not c["ok"] and not c["bad"]:
         return "s"
-    cell = f"{c['ok']}" + (f"+{c['bad']}F" if c["bad"] else "")
+    cell = (f"{c['ok']}+" if c["ok"] else "") + f"{c['bad']}F" if c["bad"] else f"{c['ok']}"
     return cell if not c["skip"] else f"{cell}/{c['ok'] + c['bad'] + c['skip']}"
 
 
 def feature_table(results: list[CaseResult]) -> str:
     """Rows: layers; columns: features. A cell: N (N cases agree or are known deviations), N+kF
-    (and k failing), .../M (of M, the rest skipped), s (all skipped), '.' (no case)."""
+    (and k failing; kF when none agrees), .../M (of M, the rest skipped), s (all skipped), '.' (no case)."""
     cells: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for r in results:
         for f in r.features:

@@ -381,7 +381,9 @@ def test_failures_and_errors_are_grouped_by_cause_without_their_case_specific_pa
     assert len(shapes) > 1 and len(causes) == 1, causes  # many messages, one cause
     assert causes[0][0] == "raises-with-shapes raised ValueError: cannot take inputs of shape (N, N, N) with N weights"
     assert "failing cases by cause" in failure_table(raised) and failure_table(swapped[:0]) == ""
-    table = feature_table(swapped)
+    assert re.search(r" 2F ", feature_table(swapped))  # GRU defaults: 2 failing, none agrees
+    late = [judge(fc, load(f"{BROKEN}:MaskLate"), DEVIATIONS, ORACLE) for fc in _cases("SimpleRNN")]
+    table = feature_table(late)
     assert re.search(r"\b\d+\+\d+F\b", table), table  # agreeing cases counted beside the failing ones
 
 

@@ -27,7 +27,9 @@ REFIMPL = load("refimpl")
 def test_at_least_the_canonical_set_is_committed_and_small():
     assert CANONICAL in [s.name for s in SETS]
     total = sum(p.stat().st_size for s in SETS for p in s.rglob("*") if p.is_file())
-    assert total <= 25e6, f"fixtures/ holds {total / 1e6:.1f} MB, over the 25 MB budget"
+    # 30 MB: the two 2026 Keras sets (18 + 10 MB; the float32 mirror, for runtimes, is 7 MB of it),
+    # the two historical ones (1.5 MB). The wheel ships them all.
+    assert total <= 30e6, f"fixtures/ holds {total / 1e6:.1f} MB, over the 30 MB budget"
 
 
 def _params():
