@@ -8,7 +8,21 @@ block permutation, identity for LSTM, [1, 0, 2] for GRU)::
     bias_ih_l0, bias_hh_l0 = bias[P], 0        # SimpleRNN, LSTM: torch adds both, only the sum counts
     bias_ih_l0, bias_hh_l0 = bias[0][P], bias[1][P]   # GRU(reset_after=True): b_hn sits inside r·(…)
 
-Whatever torch.nn cannot express is declined with a reason (``supports``, ``mask_reason``), never
+Masks: a right-padded mask (each row valid for its first n >= 1 steps) is what
+``torch.nn.utils.rnn.pack_padded_sequence`` takes, as a torch user feeds padded batches: the final
+states are each row's state at its last valid step, as Keras keeps them; the last output
+(return_sequences=False) is torch's final h; a sequence comes back from ``pad_packed_sequence``
+with zeros after each row's length, which is Keras's output where zero_output_for_mask=True.
+Declined at run time (``Decline``), with the reason: other mask patterns, fully masked rows,
+go_backwards with a mask, and sequences where Keras repeats the last output (zero_output_for_mask
+False).
+
+Bidirectional(layer) is one module with ``bidirectional=True``: its reverse direction is Keras's
+backward layer (same config), its outputs already aligned to the input's time order as Keras
+aligns them; the merge (concat, sum, ave, mul, or None: two outputs) is done on torch's tensors.
+States: Keras's forward states then backward states are torch's (2, batch, units) h0/h_n.
+
+Whatever torch.nn cannot express is declined with a reason (``supports``, ``Decline``), never
 approximated. ``import torch`` happens in the constructor, so importing this module never needs it.
 """
 
@@ -19,7 +33,9 @@ from typing import Any
 import numpy as np
 
 from conformance import configs
+from conformance.adapters import Decline
 from conformance.conventions import FRAMEWORKS, gate_permutation, permute_gates
+from conformance.features import explicit_backward
 
 TORCH_CLASS = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 DTYPES = ("float16", "float32", "float64")
@@ -34,19 +50,14 @@ KNOWN_KEYS = frozenset({
     "kernel_constraint", "recurrent_constraint", "bias_constraint"})
 OTHER_LAYERS = {
     "RNN": "RNN(cell): torch.nn runs its own three cells only, not a Keras cell or a stack of cells",
-    "Bidirectional": "Bidirectional: this adapter maps single layers only (torch's bidirectional=True "
-                     "is not wired to Keras's wrapper)",
 }
+MERGES = ("concat", "sum", "ave", "mul", None)
 
 
 class TorchNN:
     """A Keras recurrent layer config run by the matching torch.nn module (CPU, inference)."""
 
     name = "torch.nn"
-    supports_masks = False
-    mask_reason = ("torch.nn.RNN/LSTM/GRU take no per-step mask: pack_padded_sequence models right "
-                   "padding only (not holes, left padding, fully masked rows or go_backwards), and even "
-                   "there emits zeros where Keras repeats the last output (zero_output_for_mask=False)")
 
     def __init__(self) -> None:
         try:
@@ -71,51 +82,82 @@ class TorchNN:
         ``torch_parameters``: the gate permutation undone, and a transpose)."""
         torch = self.torch
         (call,) = calls  # run() covers single calls only (no run_calls): stateful sequences are declined
-        outputs, x, hx, params = self._forward(config, weights, call["inputs"], call["mask"], call["initial_state"],
-                                               grad=True)
+        outputs, x, given, params = self._forward(config, weights, call["inputs"], call["mask"],
+                                                  call["initial_state"], grad=True)
         loss = sum((o * torch.from_numpy(np.ascontiguousarray(c))).sum() for o, c in zip(outputs, cotangents))
-        hx_list = [] if hx is None else list(hx) if isinstance(hx, tuple) else [hx]
+        hx_list = given or []  # the initial states as Keras lists them
         named = list(params.items())
         grads = torch.autograd.grad(loss, [x, *hx_list, *[t for _, t in named]], allow_unused=True)
         d_x = grads[0].numpy()  # with respect to the inputs as given (the flip for go_backwards is in the graph)
-        d_states = [g[0].numpy() if g is not None else np.zeros(s.shape[1:], d_x.dtype)
+        d_states = [g.numpy() if g is not None else np.zeros(tuple(s.shape), d_x.dtype)
                     for g, s in zip(grads[1:1 + len(hx_list)], hx_list)]
         d_params = {name: (g.numpy() if g is not None else np.zeros(tuple(t.shape), d_x.dtype))
                     for (name, t), g in zip(named, grads[1 + len(hx_list):])}
+        if config["class_name"] == "Bidirectional":  # Keras: the forward layer's weights, then the backward's
+            layer = config["config"]["layer"]
+            weights_grads = [g for suffix in ("", "_reverse") for g in keras_gradients(
+                layer["class_name"], layer["config"], {k[:len(k) - len(suffix)]: v for k, v in d_params.items()
+                                                       if k.endswith(suffix) and (suffix or "_reverse" not in k)})]
+        else:
+            weights_grads = keras_gradients(config["class_name"], config["config"], d_params)
         return {"inputs": [np.ascontiguousarray(d_x)], "initial_state": [d_states if call["initial_state"] is not None else None],
-                "weights": keras_gradients(config["class_name"], config["config"], d_params)}
+                "weights": weights_grads}
 
     def _forward(self, config: dict, weights: list, inputs: np.ndarray, mask: Any, initial_state: Any, *,
                  grad: bool) -> tuple[list, Any, Any, dict]:
         """(outputs as torch tensors, the input tensor, the initial state tensors, the module's
         parameters by name); with ``grad`` the inputs and states require gradients."""
-        if mask is not None:
-            raise NotImplementedError(self.mask_reason)
         reason = why_not(config)
         if reason:
             raise NotImplementedError(reason)
         torch = self.torch
-        name, cfg = config["class_name"], config["config"]
+        bidirectional = config["class_name"] == "Bidirectional"
+        layer = config["config"]["layer"] if bidirectional else config
+        name, cfg = layer["class_name"], layer["config"]
+        return_sequences = cfg.get("return_sequences", False)
+        # Keras forces zero_output_for_mask = return_sequences on both directions of a Bidirectional.
+        zero_output = return_sequences if bidirectional else cfg.get("zero_output_for_mask", False)
+        lengths = _right_padded_lengths(mask, cfg.get("go_backwards", False), return_sequences, zero_output)
         dtype = np.asarray(inputs).dtype
         x = torch.tensor(np.ascontiguousarray(inputs), requires_grad=grad)  # (batch, time, input_dim)
         x_run = x.flip(1) if cfg.get("go_backwards", False) else x  # Keras returns this processing order too
-        module = self._module(name, cfg, x.shape[-1], x.dtype)
-        params = torch_parameters(name, cfg, [np.asarray(w, dtype) for w in weights])
+        directions = 2 if bidirectional else 1
+        module = self._module(name, cfg, x.shape[-1], x.dtype, bidirectional)
+        weights = [np.asarray(w, dtype) for w in weights]
+        params = torch_parameters(name, cfg, weights[:len(weights) // directions])
+        if bidirectional:
+            params.update({f"{k}_reverse": v for k, v in
+                           torch_parameters(name, cfg, weights[len(weights) // directions:]).items()})
         module.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in params.items()})
-        hx = None
-        if initial_state is not None:
-            h0 = [torch.tensor(np.asarray(s, dtype)[None].copy(), requires_grad=grad) for s in initial_state]  # (1, B, u)
+        hx = given = None
+        if initial_state is not None:  # Keras: [h, (c)] per direction, forward first; torch: (directions, B, u)
+            given = [torch.tensor(np.asarray(s, dtype), requires_grad=grad) for s in initial_state]
+            per = len(given) // directions
+            h0 = [torch.stack([given[d * per + k] for d in range(directions)]) for k in range(per)]
             hx = tuple(h0) if name == "LSTM" else h0[0]
-        y, state = module(x_run, hx)  # y (batch, time, units); each state (1, batch, units)
+        if lengths is None:
+            y, state = module(x_run, hx)  # y (batch, time, directions * units); each state (directions, batch, units)
+        else:
+            packed = torch.nn.utils.rnn.pack_padded_sequence(x_run, torch.tensor(lengths), batch_first=True,
+                                                             enforce_sorted=False)
+            y, state = module(packed, hx)
+            y, _ = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])
         states = list(state) if name == "LSTM" else [state]
-        output = y if cfg.get("return_sequences", False) else y[:, -1]
-        outputs = [output] + ([s[0] for s in states] if cfg.get("return_state", False) else [])
-        return outputs, x, hx, dict(module.named_parameters())
+        units = cfg["units"]
+        if return_sequences:
+            out = [y[..., :units], y[..., units:]] if bidirectional else [y]
+        else:  # the last output: each direction's final h (a row's last valid step; the reverse's first)
+            out = [states[0][d] for d in range(directions)]
+        if bidirectional:
+            out = _merge(config["config"].get("merge_mode", "concat"), *out, torch)
+        keras_states = [s[d] for d in range(directions) for s in states]  # forward's, then backward's
+        outputs = out + (keras_states if cfg.get("return_state", False) else [])
+        return outputs, x, given, dict(module.named_parameters())
 
-    def _module(self, name: str, cfg: dict, input_dim: int, dtype: Any) -> Any:
+    def _module(self, name: str, cfg: dict, input_dim: int, dtype: Any, bidirectional: bool = False) -> Any:
         nn = self.torch.nn
         kwargs = dict(input_size=input_dim, hidden_size=cfg["units"], bias=cfg.get("use_bias", True),
-                      batch_first=True, dtype=dtype)
+                      batch_first=True, dtype=dtype, bidirectional=bidirectional)
         if name == "SimpleRNN":
             return nn.RNN(nonlinearity=cfg.get("activation", "tanh"), **kwargs)
         return getattr(nn, TORCH_CLASS[name])(**kwargs)
@@ -155,9 +197,53 @@ def keras_gradients(name: str, cfg: dict, d_params: dict[str, np.ndarray]) -> li
     return grads
 
 
+def _right_padded_lengths(mask: Any, go_backwards: bool, return_sequences: bool, zero_output: bool) -> list | None:
+    """Each row's number of valid steps, for pack_padded_sequence; None without a mask. Decline
+    what packing cannot express."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask, bool)  # (batch, time)
+    lengths = mask.sum(axis=1)
+    if not all(row[:n].all() for row, n in zip(mask, lengths)):
+        raise Decline("pack_padded_sequence takes right padding only (each row valid for its first steps), "
+                      "not holes or left padding")
+    if (lengths == 0).any():
+        raise Decline("pack_padded_sequence takes no fully masked row (a length of 0)")
+    if go_backwards:
+        raise Decline("go_backwards with a mask: the reversed right padding is left padding, which "
+                      "pack_padded_sequence does not take")
+    if return_sequences and not zero_output and (lengths < mask.shape[1]).any():
+        raise Decline("pad_packed_sequence emits zeros after each row's length, where Keras repeats the row's "
+                      "last output (zero_output_for_mask=False)")
+    return [int(n) for n in lengths]
+
+
+def _merge(mode: str | None, forward: Any, backward: Any, torch: Any) -> list:
+    """Bidirectional's merge of the two directions' outputs, on torch's tensors (Keras's merge_mode)."""
+    if mode is None:
+        return [forward, backward]
+    return [{"concat": lambda: torch.cat([forward, backward], dim=-1), "sum": lambda: forward + backward,
+             "ave": lambda: (forward + backward) / 2, "mul": lambda: forward * backward}[mode]()]
+
+
 def why_not(config: dict) -> str | None:
     """Why torch.nn cannot compute this Keras layer config exactly, or None when it can."""
     name = config.get("class_name")
+    if name == "Bidirectional":
+        outer = config.get("config", {})
+        layer = outer.get("layer") or {}
+        inner = layer.get("config", {})
+        if layer.get("class_name") not in TORCH_CLASS:
+            return f"Bidirectional({layer.get('class_name')}): torch.nn has bidirectional RNN, LSTM and GRU only"
+        if explicit_backward(outer):
+            return "Bidirectional(backward_layer=...): torch's bidirectional=True runs one config both ways"
+        if outer.get("merge_mode", "concat") not in MERGES:
+            return f"Bidirectional(merge_mode={outer.get('merge_mode')!r}): not a Keras merge mode this adapter knows"
+        if inner.get("go_backwards", False):
+            return "Bidirectional(layer=...(go_backwards=True)): the directions swap; not wired to torch's"
+        if configs.policy_name(inner.get("dtype")) != configs.policy_name(outer.get("dtype")):
+            return "Bidirectional: a wrapped layer with a dtype of its own; torch's module has one dtype"
+        return why_not(layer)
     if name not in TORCH_CLASS:
         if str(name).startswith("ConvLSTM"):
             return f"{name}: torch.nn has no convolutional LSTM"
