@@ -116,6 +116,7 @@ def test_keras0_masking_zeroes_the_state_a_masked_step_hands_on():
     (lambda: keras0.SimpleDeepRNN(output_dim=3, depth=0), ValueError, "depth=0"),
     (lambda: keras0.LSTM(output_dim=3, forget_bias_init="uniform"), NotImplementedError, "forget_bias_init"),
     (lambda: keras0.GRU(output_dim=3, weights=[np.zeros(1)]), NotImplementedError, "set_weights"),
+    (lambda: keras1.GRU(3, input_dtype="float32"), NotImplementedError, "input_dtype"),
     (lambda: refimpl.deserialize({"name": "MUT4", "output_dim": 3}, keras_version=0), NotImplementedError, "MUT4"),
     (lambda: refimpl.deserialize({"output_dim": 3}, keras_version=0), ValueError, "'name'"),
     (lambda: refimpl.deserialize({"name": "GRU"}, keras_version=1), ValueError, "class_name"),

@@ -68,7 +68,8 @@ class Recurrent:
             raise NotImplementedError("weights=...: build the layer, then call set_weights(list)")
         self.name = kwargs.pop("name", None) or self._default_name()
         shape = kwargs.pop("input_shape", None) or kwargs.pop("batch_input_shape", None)
-        kwargs.pop("input_dtype", None)  # Keras 1 writes it beside batch_input_shape
+        if kwargs.pop("input_dtype", None) is not None:  # Keras 1: the dtype of the Input it makes for a first layer
+            raise NotImplementedError("input_dtype=...: refimpl computes in the inputs' dtype; pass inputs of that dtype")
         if kwargs:
             raise TypeError(f"{type(self).__name__} (Keras {self.release}) got unexpected keyword arguments "
                             f"{sorted(kwargs)}")
