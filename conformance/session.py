@@ -53,8 +53,8 @@ class Session:
         except ValueError as e:
             raise UsageError(str(e)) from None
         full_matrix = {c.id for c in all_cases()} <= {c.id for c in chosen}
-        if cases == "quick":
-            keep = quick_ids(source)
+        if cases == "quick":  # among the cases the filters chose: --dtype float32 --cases quick covers float32
+            keep = quick_ids(source, {c.id for c in chosen})
             chosen = [c for c in chosen if c.id in keep]
         if not chosen:
             raise UsageError("no case matches those filters (list them with `rnn-conformance list`)")
@@ -125,14 +125,17 @@ def live_oracle(package: str = "keras") -> Any:
     return oracle
 
 
-def quick_ids(oracle: Any) -> set[str]:
-    """The ``--cases quick`` selection: the fewest cases that still cover every layer x feature
-    and layer x dtype pair (``features.quick``) of the oracle's set; the live oracle uses the
-    canonical set's recording of the matrix to read features off."""
+def quick_ids(oracle: Any, among: set[str] | None = None) -> set[str]:
+    """The ``--cases quick`` selection: the fewest of the cases ``among`` (default: all) that still
+    cover every layer x feature, layer x dtype and layer x activation pair they cover
+    (``features.quick``); the live oracle reads features off the canonical set's recording."""
+    def pick(items: list) -> set[str]:
+        return {r.id for r in quick([r for r in items if among is None or r.id in among])}
+
     if isinstance(oracle, FixtureOracle):
-        return {r.id for r in quick(oracle.items)}
+        return pick(oracle.items)
     try:
-        return {r.id for r in quick(FixtureOracle(find_set(CANONICAL)).items)}
+        return pick(FixtureOracle(find_set(CANONICAL)).items)
     except (SetNotFound, FixtureError) as e:
         raise UsageError(f"--cases quick needs the canonical fixture set to read features off: {e}") from None
 

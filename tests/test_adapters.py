@@ -208,7 +208,16 @@ def test_quick_keeps_every_layer_feature_dtype_and_activation_value_pair():
     picked = quick(RECORDED)
     assert _pairs(picked) == _pairs(RECORDED)
     assert {(fc.family, "activation='gelu'") for fc in picked} & _pairs(picked)  # not only one activation
-    assert len(picked) < len(RECORDED) / 3  # 244 of 826
+    assert len(picked) < len(RECORDED) / 4  # 249 of 1429
+
+
+def test_quick_picks_among_the_filtered_cases():
+    """--dtype float32 --cases quick: every float32 pair, not the few float32 cases of the whole quick set."""
+    from conformance.session import Session
+
+    session = Session.open(dtypes=["float32"], cases="quick")
+    float32 = [fc for fc in RECORDED if fc.dtype == "float32"]
+    assert _pairs(session.items) == _pairs(float32) and len(session.items) > 100
 
 
 def test_every_feature_column_is_reached_by_the_matrix():
