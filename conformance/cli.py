@@ -254,6 +254,9 @@ def _generate(args: argparse.Namespace) -> int:
         oracle.generate(out, cases, progress=counter)
     except OSError as e:
         raise UsageError(f"--out {out}: {e.strerror or e}") from None
+    finally:
+        if args.historical:  # its worker process and the temporary HOME holding keras.json
+            oracle.close()
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     manifest = json.loads((out / "manifest.json").read_text())
     print(f"wrote {manifest['cases']} cases to {out} ({size / 1e6:.2f} MB, {time.perf_counter() - start:.1f} s); "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from refimpl.base import check_positive_int
 from refimpl.gru import GRUCell
 from refimpl.legacy import names
 from refimpl.legacy.jzs1 import JZS1Cell
@@ -107,8 +108,8 @@ class SimpleDeepRNN(_Keras0):
                  activation: str = "sigmoid", inner_activation: str = "hard_sigmoid", weights: Any = None,
                  truncate_gradient: int = -1, return_sequences: bool = False, input_dim: int | None = None,
                  input_length: int | None = None, **kwargs: Any):
+        check_positive_int("depth", depth)
         super().__init__(locals())
-        SimpleDeepRNNCell(self.output_dim, depth=depth, activation="linear", inner_activation="linear")  # checks depth
 
     def make_cell(self) -> Any:
         return self.legacy_cell(SimpleDeepRNNCell, depth=self.config["depth"])
