@@ -74,6 +74,7 @@ class CaseResult:
     gradient_comparison: Comparison | None = None
     gradient_error: str = ""  # why it was skipped, or what raised
     gradient_tolerance: Tolerance | None = None
+    run_info: dict | None = None  # the adapter's own account of how it ran the case (adapters' run_info)
 
     @property
     def ok(self) -> bool:
@@ -110,7 +111,7 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
     try:
         actual = impl.run(rec, oracle.major)
     except Decline as e:
-        return done("skip", error=f"declined at run time: {e}", deviation=None)
+        return done("skip", error=f"declined at run time: {e}", deviation=None, run_info=impl.run_info())
     except Exception as e:
         if deviation and deviation.kind == "any":
             return done("xfail", error=f"{impl.name} raised {type(e).__name__}: {e}")
@@ -126,7 +127,7 @@ def judge(rec: RecordedCase, impl: Implementation, deviations: list[Deviation], 
         status = "xpass" if comparison.ok else "xfail"
     else:  # listed as "Keras raises", but Keras ran
         status = "xpass"
-    result = done(status, comparison=comparison, error=error)
+    result = done(status, comparison=comparison, error=error, run_info=impl.run_info())
     if status == "fail":
         result.error_over_time = error_over_time(rec, actual)
         result.diagnosis = diagnose(rec, actual, tol, oracle.major)

@@ -348,7 +348,7 @@ def case_entry(r: CaseResult) -> dict:
         "actual_value": c.actual_value if compared else None,
         "deviation": None if r.deviation is None else r.deviation.reason,
         "config": r.config, "seconds": round(r.seconds, 4), "rerun": rerun_command(r),
-        "diagnosis": list(r.diagnosis), "error_over_time": r.error_over_time,
+        "diagnosis": list(r.diagnosis), "error_over_time": r.error_over_time, "run_info": r.run_info,
         "gradient": {"status": r.gradient or None, "message": (r.gradient_comparison.message if r.gradient_comparison else "")
                      or r.gradient_error,
                      "max_abs": r.gradient_comparison.max_abs if r.gradient_comparison else None,

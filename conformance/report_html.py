@@ -74,7 +74,7 @@ def render_html(report: dict[str, Any]) -> str:
             _reasons(cases, ("fail", "error", "xpass"), "cause", "Failures by cause"),
             _reasons(cases, ("skip",), "skip_reason", "Skip reasons"),
             _reasons(cases, ("xfail",), "deviation", "Known deviations (expected failures)"),
-            _failures(cases, Figure)]
+            _run_info(cases), _failures(cases, Figure)]
     title = f"{_verdict(report, cases)}: {report.get('impl', {}).get('name', '?')} vs Keras"
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
             f"<style>{CSS}</style></head>\n<body><main>\n" + "\n".join(body) + "\n</main></body></html>\n"
@@ -167,6 +167,27 @@ def _reasons(cases: list[dict], statuses: tuple[str, ...], key: str, title: str)
                    f"<td>{escape(', '.join(f'{l} ({n})' for l, n in layers.most_common()))}</td></tr>"
                    for reason, layers in sorted(groups.items(), key=lambda kv: -sum(kv[1].values())))
     return f"<h2>{title}</h2><table><tr><th>reason</th><th>cases</th><th>layers</th></tr>{rows}</table>"
+
+
+def _run_info(cases: list[dict]) -> str:
+    """What the adapter said about how it ran each case (its run_info: e.g. the ONNX graph fused
+    the LSTM or looped), per value: how many cases, agreeing or not, and of which layers."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for c in cases:
+        for key, value in (c.get("run_info") or {}).items():
+            if len(str(value)) <= 80:  # the short facts; long ones (every op) stay in the JSON
+                groups[(key, str(value))].append(c)
+    if not groups:
+        return ""
+    rows = []
+    for (key, value), members in sorted(groups.items()):
+        statuses = Counter(c.get("status") for c in members)
+        layers = Counter(c.get("layer", "?") for c in members)
+        rows.append(f"<tr><td>{escape(key)}</td><td>{escape(value)}</td><td class=c>{len(members)}</td>"
+                    f"<td>{escape(', '.join(f'{s} {n}' for s, n in statuses.most_common()))}</td>"
+                    f"<td>{escape(', '.join(f'{l} ({n})' for l, n in layers.most_common()))}</td></tr>")
+    return ("<h2>How the implementation ran the cases</h2><table><tr><th></th><th>value</th><th>cases</th>"
+            f"<th>statuses</th><th>layers</th></tr>{''.join(rows)}</table>")
 
 
 def _float(x: Any) -> float | None:

@@ -32,6 +32,9 @@ Optional:
   initial_state, nested the same, or None], "weights": [summed over the calls, in get_weights()
   order]}``. Adapters without it are skipped on the gradient check, with that reason;
   ``supports_vjp(config) -> True | str`` declines it for some configs;
+- ``run_info``: an attribute the adapter sets while it runs a case: a dict of short strings about
+  how it ran it (which ops a converter emitted, fused or looped). The harness clears it before each
+  case and keeps it with the result (the JSON report's ``run_info``, the HTML report's table);
 - any of these methods may take a ``keras_version`` keyword (0, 1, 2 or 3): the oracle's major
   version, which decides a few semantics (docs/semantics.md) when verifying against a Keras 2 (or
   Keras 0.2 / 1.2.2, docs/history.md) fixture set.
@@ -65,6 +68,13 @@ BUILTIN = {
     "keras-jax": "conformance.adapters.keras_backend:KerasJax",
     "keras-torch": "conformance.adapters.keras_backend:KerasTorch",
     "torch": "conformance.adapters.torch_nn:TorchNN",
+    "onnxruntime": "conformance.adapters.onnx_runtime:OnnxRuntime",
+    "onnxruntime-mask-input": "conformance.adapters.onnx_runtime:OnnxRuntimeMaskInput",
+    "litert": "conformance.adapters.litert:LiteRT",
+    "litert-mask-input": "conformance.adapters.litert:LiteRTMaskInput",
+    "openvino": "conformance.adapters.openvino_runtime:OpenVINO",
+    "openvino-keras-export": "conformance.adapters.openvino_runtime:OpenVINOKerasExport",
+    "openvino-default-precision": "conformance.adapters.openvino_runtime:OpenVINODefaultPrecision",
 }
 
 
@@ -128,6 +138,11 @@ class Implementation:
         raise AdapterError(f"{self.spec}: supports_vjp(config) returned {answer!r}, expected True or a string "
                            "saying why")
 
+    def run_info(self) -> dict[str, str] | None:
+        """What the adapter said about how it ran the last case (``run_info``), as strings."""
+        info = getattr(self.adapter, "run_info", None)
+        return {str(k): str(v) for k, v in info.items()} if isinstance(info, dict) and info else None
+
     def run_vjp(self, rec: Any, keras_version: int = 3) -> dict:
         """The adapter's gradients for the recorded case's cotangents (see ``run_vjp`` above)."""
         grads = _call(self.adapter.run_vjp, keras_version, copy.deepcopy(rec.config), rec.weights, rec.calls,
@@ -140,6 +155,8 @@ class Implementation:
     def run(self, rec: Any, keras_version: int = 3) -> list[np.ndarray]:
         """The recorded case's calls through the adapter; every output of every call, in order."""
         config = copy.deepcopy(rec.config)  # the adapter's own: it may change it
+        if hasattr(self.adapter, "run_info"):
+            self.adapter.run_info = None
         if self.full_protocol:
             outputs = _call(self.adapter.run_calls, keras_version, config, rec.weights, rec.calls,
                             training=rec.training, dropout_masks=rec.dropout_masks)

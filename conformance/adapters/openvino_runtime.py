@@ -1,0 +1,96 @@
+"""``--impl openvino``: the case's Keras model exported to ONNX, read and run by OpenVINO on the CPU.
+
+Two routes in, both documented: ``openvino`` exports ONNX (``model.export(path, format="onnx")``,
+tf2onnx) and hands the file to ``openvino.Core().read_model``; ``openvino-keras-export`` uses
+Keras's own ``model.export(path, format="openvino")``, which gives the traced TensorFlow function to
+OpenVINO's TensorFlow frontend (``openvino.convert_model``) and writes the IR (.xml + .bin). The
+second fails on every RNN that runs as a loop: the frontend has no conversion rule for the
+TensorList ops of Keras 3's while loop (docs/runtimes.md), so the ONNX route is the default.
+Either way ``Core().compile_model(model, "CPU")``. The model around the layer, masks, initial
+states and stateful streaming: conformance/adapters/exported.py.
+
+Precision: the CPU plugin's default ``INFERENCE_PRECISION_HINT`` is bf16 on CPUs with bfloat16
+instructions (AVX-512 BF16, AMX), f32 elsewhere, whatever the model's dtype. ``--impl openvino``
+asks for the case's own precision (f32, or f16 for float16 cases; f32 for float64, which the plugin
+has no kernels for) and says so in each case's ``run_info``; ``--impl openvino-default-precision``
+keeps the plugin's default, as a model deployed without the hint runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from conformance.adapters.exported import ExportedModel
+
+HINTS = {"float16": "f16", "float32": "f32", "float64": "f32", "bfloat16": "bf16"}
+
+
+class OpenVINO(ExportedModel):
+    name = "openvino"
+    format = "onnx"
+    suffix = ".onnx"
+
+    def __init__(self, *, masks: str = "masking", precision: str = "case", route: str = "onnx"):
+        if precision not in ("case", "default"):
+            raise ValueError(f"precision={precision!r}, expected 'case' or 'default'")
+        if route not in ("onnx", "keras"):
+            raise ValueError(f"route={route!r}, expected 'onnx' or 'keras'")
+        try:
+            import openvino
+        except ImportError as e:
+            raise ImportError(f"the openvino adapter needs openvino ({e}): "
+                              "pip install 'keras-rnn-conformance[openvino]'") from None
+        super().__init__(masks=masks)
+        self.ov, self.core, self.precision, self.route = openvino, openvino.Core(), precision, route
+        if precision == "default":
+            self.name += "-default-precision"
+        if route == "keras":
+            self.name, self.format, self.suffix = self.name + "-keras-export", "openvino", ".xml"
+        self.default_hint = str(self.core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
+        self.version = (f"openvino {openvino.__version__.split('-')[0]} (CPU, default inference precision "
+                        f"{self.default_hint}), keras {self.keras.__version__}")
+        self._dtype = "float32"
+
+    def keras_model(self, config: dict, weights: list, inputs: np.ndarray, **kwargs: Any) -> tuple[Any, list]:
+        self._dtype = str(inputs.dtype)
+        return super().keras_model(config, weights, inputs, **kwargs)
+
+    def export(self, model: Any, path: str) -> None:
+        if self.route == "onnx":
+            self.export_onnx(model, path)
+        else:
+            super().export(model, path)
+
+    def load(self, path: str) -> Any:
+        model = self.core.read_model(path)
+        config = {} if self.precision == "default" else {"INFERENCE_PRECISION_HINT": HINTS.get(self._dtype, "f32")}
+        return self.core.compile_model(model, "CPU", config)
+
+    def invoke(self, artifact: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        by_name = {}
+        for port in artifact.inputs:
+            name = next((n for n in port.get_names() if n.split(":")[0] in feeds), None)
+            if name is None:
+                raise RuntimeError(f"the OpenVINO model's input {sorted(port.get_names())} is none of {sorted(feeds)}")
+            by_name[port] = feeds[name.split(":")[0]]
+        result = artifact.infer_new_request(by_name)
+        return [np.array(result[port]) for port in artifact.outputs]
+
+    def describe(self, artifact: Any, path: str) -> dict:
+        ops = {op.get_type_name() for op in artifact.get_runtime_model().get_ops()}
+        hint = str(artifact.get_property("INFERENCE_PRECISION_HINT"))
+        fused = sorted(op for op in ops if "Sequence" in op or op in ("LSTMCell", "GRUCell", "RNNCell"))
+        return {"openvino": ", ".join(fused) + " (fused)" if fused else ("TensorIterator/Loop" if ops & {"TensorIterator", "Loop"} else "other"),
+                "precision": hint}
+
+
+class OpenVINODefaultPrecision(OpenVINO):
+    def __init__(self) -> None:
+        super().__init__(precision="default")
+
+
+class OpenVINOKerasExport(OpenVINO):
+    def __init__(self) -> None:
+        super().__init__(route="keras")
