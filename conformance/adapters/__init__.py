@@ -74,7 +74,6 @@ BUILTIN = {
     "litert-mask-input": "conformance.adapters.litert:LiteRTMaskInput",
     "openvino": "conformance.adapters.openvino_runtime:OpenVINO",
     "openvino-keras-export": "conformance.adapters.openvino_runtime:OpenVINOKerasExport",
-    "openvino-default-precision": "conformance.adapters.openvino_runtime:OpenVINODefaultPrecision",
 }
 
 

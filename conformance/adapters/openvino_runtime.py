@@ -18,11 +18,13 @@ keeps the plugin's default, as a model deployed without the hint runs.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 
-from conformance.adapters.exported import ExportedModel
+from conformance.adapters import Decline
+from conformance.adapters.exported import ExportedModel, clean
 
 HINTS = {"float16": "f16", "float32": "f32", "float64": "f32", "bfloat16": "bf16"}
 
@@ -61,10 +63,18 @@ class OpenVINO(ExportedModel):
         if self.route == "onnx":
             self.export_onnx(model, path)
         else:
-            super().export(model, path)
+            try:
+                super().export(model, path)
+            except Exception as e:  # the TensorFlow frontend's conversion report
+                if "OpConversionFailure" in str(e):
+                    raise Decline(_frontend_failure(str(e))) from None
+                raise
 
     def load(self, path: str) -> Any:
-        model = self.core.read_model(path)
+        try:
+            model = self.core.read_model(path)
+        except RuntimeError as e:
+            raise Decline(_frontend_failure(str(e))) from None
         config = {} if self.precision == "default" else {"INFERENCE_PRECISION_HINT": HINTS.get(self._dtype, "f32")}
         return self.core.compile_model(model, "CPU", config)
 
@@ -79,11 +89,24 @@ class OpenVINO(ExportedModel):
         return [np.array(result[port]) for port in artifact.outputs]
 
     def describe(self, artifact: Any, path: str) -> dict:
-        ops = {op.get_type_name() for op in artifact.get_runtime_model().get_ops()}
-        hint = str(artifact.get_property("INFERENCE_PRECISION_HINT"))
-        fused = sorted(op for op in ops if "Sequence" in op or op in ("LSTMCell", "GRUCell", "RNNCell"))
-        return {"openvino": ", ".join(fused) + " (fused)" if fused else ("TensorIterator/Loop" if ops & {"TensorIterator", "Loop"} else "other"),
-                "precision": hint}
+        ops = {op.get_type_name() for op in self.core.read_model(path).get_ops()}  # as converted, before the plugin's passes
+        fused = sorted(op for op in ops if op.endswith("Sequence") or op in ("LSTMCell", "GRUCell", "RNNCell"))
+        loops = sorted(ops & {"TensorIterator", "Loop"})
+        return {"openvino": ", ".join(fused) + " (fused)" if fused else ", ".join(loops) or "unrolled",
+                "precision": str(artifact.get_property("INFERENCE_PRECISION_HINT")), "openvino ops": " ".join(sorted(ops))}
+
+
+def _frontend_failure(message: str) -> str:
+    """OpenVINO's conversion report reduced to what failed: 'no conversion rule found for
+    operations: TensorList', or the failed node's check, without its case-specific numbers."""
+    lines = [line.strip().removeprefix("-- ") for line in message.splitlines() if line.strip()]
+    rule = next((line for line in lines if line.startswith("No conversion rule found")), None)
+    failed = next((line for line in lines if line.startswith("Conversion is failed for:")), "")
+    where = next((m.group(1) for line in lines if (m := re.search(r"failed at (src/frontends/\S+/op/\S+?):?$", line))), "")
+    check = next((line for line in lines if line.startswith("The provided")), "")
+    check = re.sub(r"\(\d+\)", "(N)", check)
+    what = rule or (f"{re.sub(r'-[0-9]+', '', failed)}: {check} ({where})" if failed else lines[-1] if lines else "?")
+    return f"OpenVINO's frontend cannot convert the exported model: {clean(what)}"
 
 
 class OpenVINODefaultPrecision(OpenVINO):

@@ -5,7 +5,9 @@
 The harness calls ``run`` with a Keras config, Keras-ordered weights and NumPy inputs, and compares
 what it returns with Keras's outputs. Everything Keras-specific you need to convert is in
 docs/conventions.md (gate order, weight and bias layout, state order); ``torch_nn.py`` next to
-this file is a complete worked example. docs/adapters.md walks through it.
+this file is a complete worked example. docs/adapters.md walks through it. For a converter or a
+runtime (export the Keras model, run the artifact), subclass ``exported.ExportedModel`` instead
+(docs/adapters.md, "Converters and runtimes").
 """
 
 from __future__ import annotations

@@ -1,0 +1,46 @@
+"""``--impl onnxruntime``: Keras's ONNX export run by ONNX Runtime, on the float32/float16 quick matrix."""
+
+from __future__ import annotations
+
+import pytest
+
+NEEDS = ("onnxruntime", "onnx", "tf2onnx", "tensorflow", "keras")
+QUICK = ("--cases", "quick", "--dtype", "float32", "float16", "-n", "2")
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, runtime):
+    runtime.require("onnxruntime", *NEEDS)
+    return runtime.verify("onnxruntime", tmp_path_factory.mktemp("ort"), *QUICK)
+
+
+def test_onnxruntime_agrees_on_the_quick_matrix_with_every_divergence_recorded(quick_run, runtime):
+    runtime.assert_no_failures(*quick_run, agree=100)
+
+
+def test_each_case_records_whether_the_onnx_graph_fused_the_rnn(quick_run, runtime):
+    _, report = quick_run
+    ran = [c for c in report["cases"] if c["status"] in ("pass", "xfail")]
+    kinds = {c["run_info"]["onnx"] for c in ran}
+    assert all(c["run_info"] and c["run_info"]["onnx ops"] for c in ran)
+    # tf2onnx rewrites Keras 3's LSTM loop into ONNX's LSTM op where it can, and keeps a Loop elsewhere.
+    assert {"LSTM (fused)", "Loop"} <= kinds, kinds
+
+
+def test_an_explicit_mask_input_agrees_where_a_masking_layer_loses_the_mask(quick_run, tmp_path, runtime):
+    _, report = quick_run
+    lost = [c["id"] for c in report["cases"] if c["status"] == "xfail" and "Masking layer's mask is dropped"
+            in (c["deviation"] or "")]
+    assert lost, "the Masking-with-initial_state deviation matched no case"
+    out, again = runtime.verify("onnxruntime-mask-input", tmp_path, *[a for i in lost for a in ("--case", i)])
+    runtime.assert_no_failures(out, again, agree=len(lost))
+
+
+def test_fused_lstm_gates_swapped_in_the_onnx_graph_fail_with_the_gate_order_named(tmp_path, runtime):
+    runtime.require("onnxruntime", *NEEDS)
+    out, report = runtime.verify("tests/adapters/broken_runtimes.py:SwappedGatesOnnx", tmp_path, *QUICK, "--layers", "LSTM")
+    assert out.returncode == 1, out.stdout[-3000:] + out.stderr[-3000:]
+    failed = [c for c in report["cases"] if c["status"] == "fail"]
+    fused = [c for c in report["cases"] if (c["run_info"] or {}).get("onnx") == "LSTM (fused)"]
+    assert failed and {c["id"] for c in failed} <= {c["id"] for c in fused}
+    assert all(any("(i, c, f, o)" in line for line in c["diagnosis"]) for c in failed), [c["diagnosis"] for c in failed]
