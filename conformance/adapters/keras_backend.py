@@ -36,7 +36,7 @@ class KerasBackend:
         self.backend, self.device = backend, device
         self.name = f"keras-{backend}" + ("-gpu" if device == "gpu" else "")
         # JAX computes float64 only with x64 enabled; without it Keras-JAX silently runs float64
-        # layers in float32 (README: Keras on other backends). Enabled so float64 cases measure Keras.
+        # layers in float32 (README: Findings, Keras on JAX and torch). Enabled so float64 cases measure Keras.
         worker_env = {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3", "JAX_ENABLE_X64": "true",
                       **({"CUDA_VISIBLE_DEVICES": "", "JAX_PLATFORMS": "cpu"} if device == "cpu" else {}),
                       **(env or {})}

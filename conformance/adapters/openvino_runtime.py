@@ -50,7 +50,7 @@ class OpenVINO(ExportedModel):
             self.name += "-default-precision"
         if route == "keras":
             self.name, self.format, self.suffix = self.name + "-keras-export", "openvino", ".xml"
-        self.default_hint = str(self.core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
+        self.default_hint = _type(self.core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
         self.version = (f"openvino {openvino.__version__.split('-')[0]} (CPU, default inference precision "
                         f"{self.default_hint}), keras {self.keras.__version__}")
         self._dtype = "float32"
@@ -90,10 +90,15 @@ class OpenVINO(ExportedModel):
 
     def describe(self, artifact: Any, path: str) -> dict:
         ops = {op.get_type_name() for op in self.core.read_model(path).get_ops()}  # as converted, before the plugin's passes
-        fused = sorted(op for op in ops if op.endswith("Sequence") or op in ("LSTMCell", "GRUCell", "RNNCell"))
+        fused = sorted(ops & {"LSTMSequence", "GRUSequence", "RNNSequence", "LSTMCell", "GRUCell", "RNNCell"})
         loops = sorted(ops & {"TensorIterator", "Loop"})
         return {"openvino": ", ".join(fused) + " (fused)" if fused else ", ".join(loops) or "unrolled",
-                "precision": str(artifact.get_property("INFERENCE_PRECISION_HINT")), "openvino ops": " ".join(sorted(ops))}
+                "precision": _type(artifact.get_property("INFERENCE_PRECISION_HINT")), "openvino ops": " ".join(sorted(ops))}
+
+
+def _type(element_type: Any) -> str:
+    """An OpenVINO element type as its short name ('f32', 'bf16')."""
+    return element_type.to_string() if hasattr(element_type, "to_string") else str(element_type)
 
 
 def _frontend_failure(message: str) -> str:

@@ -43,4 +43,8 @@ def test_fused_lstm_gates_swapped_in_the_onnx_graph_fail_with_the_gate_order_nam
     failed = [c for c in report["cases"] if c["status"] == "fail"]
     fused = [c for c in report["cases"] if (c["run_info"] or {}).get("onnx") == "LSTM (fused)"]
     assert failed and {c["id"] for c in failed} <= {c["id"] for c in fused}
-    assert all(any("(i, c, f, o)" in line for line in c["diagnosis"]) for c in failed), [c["diagnosis"] for c in failed]
+    # With a Masking layer and initial_state the mask is lost too (docs/runtimes.md): two
+    # differences at once, which no single mistake explains; every other failure names the swap.
+    single = [c for c in failed if "initial_state" not in c["id"]]
+    assert single and all(any("(i, c, f, o)" in line for line in c["diagnosis"]) for c in single), \
+        [c["diagnosis"] for c in single]
