@@ -178,6 +178,8 @@ class RNNCell(Layer, abstract=True):
                 gates: Sequence[str]) -> Array:
         """op(x, the columns of ``weight`` for ``gates``) -> (..., len(gates)*units); ``gates`` are
         adjacent in ``GATES``. With one dropout mask per gate, gate g sees its own copy x.value[g]."""
+        if not x.per_gate and len(gates) == len(self.GATES):  # every gate: the whole weight
+            return op(x.value, weight)
         u, index = self.units, [self.GATES.index(g) for g in gates]
         if not x.per_gate:
             return op(x.value, weight[..., index[0] * u:(index[-1] + 1) * u])
@@ -339,6 +341,8 @@ class RNNCell(Layer, abstract=True):
 
 def _matmul(a: Array, b: Array) -> Array:
     """a (..., k) @ b (k, n) as one 2-D BLAS call (NumPy runs 3-D @ 2-D as a slower batched loop)."""
+    if a.ndim == 2:  # a step's (B, k): already one call
+        return a @ b
     return (a.reshape(-1, a.shape[-1]) @ b).reshape(*a.shape[:-1], b.shape[-1])
 
 

@@ -191,22 +191,23 @@ class RNN(Layer):
               tape: list | None = None) -> tuple[Array, list]:
         """The time loop over x (B, T, ...) in processing order. With a ``tape`` (the backward
         pass, refimpl/vjp.py) every step appends what its backward needs."""
-        cell = self.cell
-        if isinstance(cell, RNNCell):  # x @ kernel hoisted out of the recurrence
+        cell, dtype = self.cell, x.dtype
+        own_cell = isinstance(cell, RNNCell)
+        if own_cell:  # x @ kernel hoisted out of the recurrence
             x_steps, step = _projected_steps(cell, x, training), cell.step
         else:
             x_steps, step = np.swapaxes(x, 0, 1), _cell_call(cell, tape is not None)  # (T, B, ...)
-        outputs = []
+        extra = () if tape is None else (tape,)
+        outputs = None  # (B, T, out), written step by step with return_sequences
         prev_output = None
         for t, x_t in enumerate(x_steps):
-            output, new_states = step(x_t, states, training, tape) if tape is not None else step(x_t, states, training)
-            if not isinstance(cell, RNNCell):
+            output, new_states = step(x_t, states, training, *extra)
+            if not own_cell:
                 # Keep the structure the states came in, as TensorFlow's loop does; it matters for
                 # a one-cell StackedRNNCells, which returns its cell's states unnested.
                 new_states = _pack(states, _flatten(new_states))
             # Each step's results in the compute dtype (a no-op, but for bfloat16: refimpl.base.Layer.compute_dtype).
-            output = output.astype(x.dtype, copy=False)
-            new_states = _map(lambda s: s.astype(x.dtype, copy=False), new_states)
+            output, new_states = _in_dtype(output, dtype), _in_dtype(new_states, dtype)
             if mask is not None:
                 m = mask[:, t]  # (B,)
                 if prev_output is None:
@@ -215,9 +216,13 @@ class RNN(Layer):
                 new_states = self.masked_states(m, new_states, states)
             states, prev_output = list(new_states), output
             if self.return_sequences:
-                outputs.append(output)
-        final = np.stack(outputs, axis=1) if self.return_sequences else prev_output  # (B, T, out)|(B, out)
-        return final.astype(x.dtype, copy=False), _map(lambda s: s.astype(x.dtype, copy=False), states)
+                if outputs is None:
+                    outputs = np.empty((output.shape[0], x.shape[1], *output.shape[1:]), dtype)  # (B, T, out)
+                outputs[:, t] = output
+        if outputs is None and self.return_sequences:
+            raise ValueError(f"{self.name}: inputs.shape={x.shape}, expected at least one timestep")
+        final = outputs if self.return_sequences else prev_output  # (B, T, out) | (B, out)
+        return _in_dtype(final, dtype), _in_dtype(states, dtype)
 
     def masked_output(self, m: Array, output: Array, prev_output: Array) -> Array:
         """At a masked step (m[b] False) row b's output is the previous step's (zeros before the
@@ -323,9 +328,11 @@ class CellLayer(RNN, abstract=True):
 
 
 def _projected_steps(cell: RNNCell, x: Array, training: bool):
-    """Yield x[:, t] @ kernel (+ bias) for t = 0, 1, ...: one matmul per block of steps, with
-    blocks of ~2**20 elements so long sequences stream through cache instead of one huge array."""
-    block = max(1, 2**20 // (x[:, 0].size * len(cell.GATES)))
+    """Yield x[:, t] @ kernel (+ bias) for t = 0, 1, ...: one matmul per block of steps, each block
+    ~2**20 elements of projection, so memory stays bounded and long sequences stream through
+    cache instead of making one (T, B, G*units) array."""
+    rows = x[:, 0].size // x.shape[-1]  # B (ConvLSTM: B times the input's spatial positions)
+    block = max(1, 2**20 // (rows * len(cell.GATES) * cell.units))
     for start in range(0, x.shape[1], block):
         yield from cell.project_inputs(x[:, start:start + block], training)  # (block, B, G*units)
 
@@ -342,6 +349,13 @@ def _cell_call(cell: Any, taped: bool = False):
     if takes_training:
         return lambda x_t, states, training: cell.call(x_t, states, training=training)
     return lambda x_t, states, training: cell.call(x_t, states)
+
+
+def _in_dtype(tree: Any, dtype: np.dtype) -> Any:
+    """The arrays in ``tree`` in ``dtype``, each unchanged (not copied) when it already is."""
+    if isinstance(tree, (list, tuple)):
+        return [_in_dtype(t, dtype) for t in tree]
+    return tree if tree.dtype == dtype else tree.astype(dtype)
 
 
 def _expand(m: Array, like: Array) -> Array:
