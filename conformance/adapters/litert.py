@@ -57,8 +57,9 @@ class LiteRT(ExportedModel):
         except Exception as e:
             select = re.search(r"TF Select ops: ([\w, ]+)", str(e))
             if select:
-                raise Decline(f"the TFLite converter has no builtin op for {select.group(1).strip()} (in "
-                              f"{_dtypes(str(e))}); they would need TensorFlow's select ops (Flex)") from None
+                # One reason per dtype (the op lists differ from case to case; a run groups by reason).
+                raise Decline(f"the TFLite converter has no builtin kernels for some of this model's {_dtypes(str(e))} "
+                              "ops: they would need TensorFlow's select ops (Flex)") from None
             raise
 
     def load(self, path: str) -> Any:
