@@ -31,11 +31,14 @@ backward RNN runs with ``reverse=True, keep_order=True``.
 
 Masks: a right-padded mask (each row valid for its first n >= 1 steps) is ``seq_lengths``: the
 carry returned is each row's carry at its last valid step, which is Keras's final state, and the
-last output (return_sequences=False) is that carry's h. Declined at run time (``Decline``), with
-the reason: other mask patterns, fully masked rows, and output sequences over padded rows (Flax
-computes the cell over the padding and leaves those outputs as they come: linen's RNN documents
-"The output elements corresponding to padding elements are NOT zeroed out"; Keras emits zeros or
-repeats the last output there).
+last output (return_sequences=False) is that carry's h. Flax computes the cell over the padding
+and leaves those outputs as they come (linen's RNN documents "The output elements corresponding
+to padding elements are NOT zeroed out"); where Keras zeroes them (zero_output_for_mask=True,
+which Bidirectional forces with return_sequences) the adapter zeroes them with ``jnp.where``, as a
+Flax user does: those zeros are the only numbers it writes itself. Declined at run time
+(``Decline``), with the reason: other mask patterns, fully masked rows, padded output sequences
+where Keras repeats the last output (zero_output_for_mask=False), and go_backwards with a padded
+output sequence (nnx.RNN keeps the padding last in the reversed sequence, Keras returns it first).
 
 Gradients (``run_vjp``): ``jax.vjp`` of the whole Flax forward pass, taken with respect to the
 Keras weights themselves (the conversion above is written with jnp indexing), the inputs and the
@@ -107,6 +110,7 @@ class Stack(NamedTuple):
     return_sequences: bool
     return_state: bool
     policy: str | None  # the layer's dtype policy; a cell's own overrides it
+    zero_output: bool = False  # Keras's zero_output_for_mask (Bidirectional forces return_sequences)
     outer_policy: str | None = None  # a Bidirectional wrapper's policy
 
 
@@ -116,7 +120,8 @@ def stacks(config: dict) -> tuple[list[Stack], Any]:
         outer = config["config"]
         layers = [outer["layer"], outer.get("backward_layer") or outer["layer"]]
         outer_policy = configs.policy_name(outer.get("dtype"))
-        fw, bw = (stacks(layer)[0][0]._replace(outer_policy=outer_policy) for layer in layers)
+        fw, bw = (stacks(layer)[0][0] for layer in layers)  # Keras forces zero_output_for_mask=return_sequences:
+        fw, bw = (s._replace(outer_policy=outer_policy, zero_output=s.return_sequences) for s in (fw, bw))
         return [fw, bw], outer.get("merge_mode", "concat")
     cfg = config["config"]
     if config["class_name"] == "RNN":
@@ -126,7 +131,8 @@ def stacks(config: dict) -> tuple[list[Stack], Any]:
     else:
         cells = [(config["class_name"], cfg)]
     return [Stack(cells, cfg.get("go_backwards", False), cfg.get("return_sequences", False),
-                  cfg.get("return_state", False), configs.policy_name(cfg.get("dtype")))], None
+                  cfg.get("return_state", False), configs.policy_name(cfg.get("dtype")),
+                  cfg.get("zero_output_for_mask", False))], None
 
 
 class FlaxNNX:
@@ -208,7 +214,10 @@ class FlaxNNX:
                 out, states = self._forward(layers, merge_mode, w, x, lengths, start)
                 return [*out, *(states if layers[0].return_state else [])], states
 
-            out, pullback, states = self.jax.vjp(f, [jnp.asarray(a) for a in weights], jnp.asarray(call["inputs"]),
+            # With respect to the weights as Flax holds them (param_dtype): a float32 layer inside a
+            # float64 Bidirectional has float32 variables, and float32 gradients, in Keras too.
+            params = [jnp.asarray(a, dtype) for a, dtype in zip(weights, _variable_dtypes(layers))]
+            out, pullback, states = self.jax.vjp(f, params, jnp.asarray(call["inputs"]),
                                                  [jnp.asarray(s) for s in leaves], has_aux=True)
             cts = [jnp.asarray(c) for c in cotangents[k:k + len(out)]]
             k += len(out)
@@ -251,6 +260,13 @@ class FlaxNNX:
         x = jnp.asarray(inputs)  # (batch, time, input_dim)
         seq_lengths = None if lengths is None else jnp.asarray(lengths)
         per_stack = _split(layers, [jnp.asarray(w) for w in weights])
+        # Flax leaves the outputs past each row's length as the cell computed them over the padding;
+        # a user who wants Keras's zero_output_for_mask=True zeroes them, as here (the only numbers
+        # this adapter writes itself; _lengths declines the other padded-sequence cases).
+        valid = None if lengths is None else (jnp.arange(x.shape[1])[None, :] < seq_lengths[:, None])[..., None]
+
+        def zero_padding(y: Any) -> Any:  # (batch, time, units)
+            return y if valid is None else jnp.where(valid, y, jnp.zeros_like(y))
         if len(layers) == 2:  # Bidirectional: the forward layer's states, then the backward's
             fw, bw = layers
             n_fw = sum(len(_keras_states(name)) for name, _ in fw.cells)
@@ -264,7 +280,7 @@ class FlaxNNX:
             (c_fw, c_bw), y = bi(x, initial_carry=init, seq_lengths=seq_lengths, return_carry=True)
             states = _states(fw.cells[0][0], c_fw) + _states(bw.cells[0][0], c_bw)
             if fw.return_sequences:
-                out = list(y) if merge_mode is None else [y]
+                out = [zero_padding(o) for o in (list(y) if merge_mode is None else [y])]
             else:  # each direction's last output: its final carry's h (the backward's is at t = 0)
                 last = merge(_h(fw.cells[0][0], c_fw), _h(bw.cells[0][0], c_bw))
                 out = list(last) if merge_mode is None else [last]
@@ -280,7 +296,7 @@ class FlaxNNX:
             carry, y = rnn(y, initial_carry=init, seq_lengths=seq_lengths, return_carry=True)
             states += _states(cell_spec[0], carry)
         if stack.return_sequences:
-            out = y
+            out = zero_padding(y)
         else:  # without a mask the last step's output; with seq_lengths, the last valid step's (the carry's h)
             out = y[:, -1] if seq_lengths is None else _h(stack.cells[-1][0], carry)
         return [out], states
@@ -289,10 +305,7 @@ class FlaxNNX:
         """A Flax NNX cell for one Keras cell config, its parameters set from Keras's weights ``w``."""
         jnp, nnx = self.jnp, self.nnx
         name, cfg = cell_spec
-        own = configs.policy_name(cfg.get("dtype"))
-        policy = own if own is not None else policy
-        compute = MIXED.get(policy, policy) or "float32"
-        variables = "float32" if policy in MIXED else compute
+        compute, variables = _dtypes(cfg, policy)
         units = cfg["units"]
         kw = {"dtype": jnp.dtype(compute), "param_dtype": jnp.dtype(variables), "rngs": nnx.Rngs(0),
               "activation_fn": self.act[cfg.get("activation", "tanh")]}
@@ -357,6 +370,21 @@ def _index(name: str, units: int) -> np.ndarray:
     """Keras's gate columns in Flax's order: ``keras_array[..., idx]`` is Flax's layout."""
     perm = gate_permutation(name, "keras3", "flax")
     return permute_gates(np.arange(len(perm) * units), perm, units, axis=0)
+
+
+def _dtypes(cfg: dict, policy: str | None) -> tuple[str, str]:
+    """(compute, variable) dtype of a cell: its own policy, else its layer's; mixed_float16 is
+    Flax's dtype=float16 with param_dtype=float32."""
+    own = configs.policy_name(cfg.get("dtype"))
+    policy = own if own is not None else policy
+    compute = MIXED.get(policy, policy) or "float32"
+    return compute, "float32" if policy in MIXED else compute
+
+
+def _variable_dtypes(layers: list[Stack]) -> list[str]:
+    """The dtype of each Keras weight, in get_weights() order, as Flax holds it (param_dtype)."""
+    return [_dtypes(cfg, stack.policy)[1] for stack in layers for _, cfg in stack.cells
+            for _ in range(2 + bool(cfg.get("use_bias", True)))]
 
 
 def _keras_states(name: str) -> tuple[str, ...]:
@@ -449,9 +477,14 @@ def _lengths(mask: Any, layers: list[Stack]) -> np.ndarray | None:
     if (lengths == 0).any():
         raise Decline("seq_lengths of 0 (a fully masked row): nnx.RNN's final carry is then taken at index -1, "
                       "the last step's, not the initial state")
-    if layers[0].return_sequences and (lengths < mask.shape[1]).any():
-        raise Decline("an output sequence over padded rows: nnx.RNN computes the cell over the padding and "
-                      "returns those outputs as they come, where Keras emits zeros or repeats the last output")
+    stack = layers[0]
+    if stack.return_sequences and (lengths < mask.shape[1]).any():
+        if not stack.zero_output:
+            raise Decline("an output sequence over padded rows with zero_output_for_mask=False: Keras repeats "
+                          "each row's last output there; nnx.RNN returns the cell run over the padding")
+        if stack.go_backwards and len(layers) == 1:
+            raise Decline("go_backwards with an output sequence over padded rows: nnx.RNN(reverse=True) keeps "
+                          "the padding at the end of the reversed sequence, Keras returns it first")
     return lengths.astype(np.int32)
 
 
