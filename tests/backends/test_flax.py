@@ -126,7 +126,7 @@ def test_verify_quick_passes_with_the_flax_deviations_recorded(flax_impl, tmp_pa
     summary = report["summary"]
     assert summary["fail"] == summary["error"] == summary["xpass"] == 0, summary
     assert summary["pass"] >= 80, summary  # SimpleRNN, LSTM, stacks and Bidirectional run; most GRUs are declined
-    gradients = [c.get("gradient") for c in report["cases"] if c.get("status") == "pass"]
+    gradients = [(c.get("gradient") or {}).get("status") for c in report["cases"] if c.get("status") == "pass"]
     assert gradients.count("pass") >= 80, f"{gradients.count('pass')} gradient checks agree"
 
 
@@ -172,7 +172,7 @@ def test_padded_sequences_stacks_bidirectional_and_stateful_sequences_agree(flax
            ("Bidirectional(merge_mode='concat', layer=LSTM(return_sequences=True, return_state=True, units=3))"
            "-float64-B3T5F4-mask=right_pad"),
            "RNN(return_sequences=True, return_state=True, cell=[SimpleRNNCell(units=2), LSTMCell(units=3)])-float64-B3T5F4",
-           "RNN(return_state=True, stateful=True, cell=[SimpleRNNCell(units=2), LSTMCell(units=3)])-float64-B3T5F4-calls=3",
+           "LSTM(go_backwards=False, return_sequences=True, return_state=True, stateful=True, units=3)-float64-B3T5F4-calls=3",
            "Bidirectional(merge_mode='concat', layer=LSTM(dtype='float32', return_sequences=True, return_state=True, units=3))-float64-B3T5F4"]
     for case_id in ids:
         result = judge(_case(case_id), flax_impl, DEVIATIONS, ORACLE)
