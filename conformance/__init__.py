@@ -22,8 +22,8 @@ checks that nothing imports in a circle and that the oracle never imports refimp
     oracle/            Keras: live.py (KerasOracle, generate), fixture.py (FixtureOracle, set lookup),
                        worker.py + remote.py + wire.py (Keras in a worker process), historical.py +
                        theano_worker.py (Keras 0.2.0 / 1.2.2 on Theano, in a venv of their own)
-    adapters/          the contract and loading (__init__.py); refimpl, torch.nn, Keras on a backend,
-                       template.py
+    adapters/          the contract and loading (__init__.py); refimpl, torch.nn, Flax NNX (flax_nnx.py),
+                       Keras on a backend, template.py
     diagnose.py        a failure's likely cause: refimpl replayed with porting mistakes made on purpose
     judge.py           a recorded case through an implementation: its status; many cases in processes
     session.py         one run as the CLI and the pytest plugin describe it (impl, oracle, cases)

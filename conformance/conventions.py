@@ -155,20 +155,26 @@ CUDNN = Framework(
 
 # google/flax at 18f8f311 (flax 0.12.8): linen/recurrent.py LSTMCell (`c, h = carry`; Dense ii..io
 # use_bias=False, hi..ho use_bias=True), GRUCell (ir, iz, in with bias; hr, hz without; hn
-# use_bias=True; new_h = (1 - z) * n + z * h), SimpleCell; nnx/nn/recurrent.py OptimizedLSTMCell
-# (dense_i (in, 4h) split i, f, g, o), GRUCell (dense_i (in, 3h) "r, z, n" with bias, dense_h
-# use_bias=False: no b_hn although the docstring writes one). jax.nn.hard_sigmoid = relu6(x + 3) / 6.
+# use_bias=True; new_h = (1 - z) * n + z * h), SimpleCell; nnx/nn/recurrent.py LSTMCell (Linear
+# ii, if_, ig, io without bias, hi, hf, hg, ho with), OptimizedLSTMCell (dense_i (in, 4h) split
+# i, f, g, o), GRUCell (dense_i (in, 3h) "r, z, n" with bias, dense_h use_bias=False: no b_hn
+# although the docstring writes one, google/flax#5594), SimpleCell (dense_i with bias, dense_h
+# without); every initialize_carry builds the carry in param_dtype. jax.nn.hard_sigmoid =
+# relu6(x + 3) / 6. Checked by running them: conformance/adapters/flax_nnx.py.
 FLAX = Framework(
     "Flax", "flax 0.12.8 (commit 18f8f311)",
     {"SimpleRNN": Layer("SimpleCell", ("h",), ("h",), ANY),
      "LSTM": Layer("LSTMCell / OptimizedLSTMCell", ("i", "f", "c", "o"), ("i", "f", "g", "o"), ANY, ANY),
      "GRU": Layer("GRUCell", ("r", "z", "h"), ("r", "z", "n"), ANY, ANY)},
     "Dense kernels (in, hidden), `x @ kernel` as in Keras; linen: one Dense per gate and side (`ii`…`io`, "
-    "`hi`…`ho`; GRU `ir`, `iz`, `in`, `hr`, `hz`, `hn`); nnx `OptimizedLSTMCell`, `GRUCell`: fused "
+    "`hi`…`ho`; GRU `ir`, `iz`, `in`, `hr`, `hz`, `hn`); nnx `LSTMCell`: the same per-gate Linear layers "
+    "(`ii`, `if_`, `ig`, `io`, `hi`…`ho`); nnx `OptimizedLSTMCell`, `GRUCell`, `SimpleCell`: fused "
     "`dense_i` (in, G·hidden), `dense_h` (hidden, G·hidden)",
     "LSTM: recurrent side only; SimpleCell: input side only; GRU: input side plus `hn` in linen, input "
-    "side only in nnx (no `b_hn`: a Keras GRU with a non-zero recurrent h bias does not fit)",
-    "carry: LSTM `(c, h)`, c first; GRU, SimpleCell `h`; each (batch, hidden)",
+    "side only in nnx (no `b_hn`, google/flax#5594: a Keras GRU with a non-zero recurrent h bias does not "
+    "fit; its recurrent z and r biases add to the input ones)",
+    "carry: LSTM `(c, h)`, c first; GRU, SimpleCell `h`; each (batch, hidden); `initialize_carry` "
+    "builds it in `param_dtype`, so float32 under mixed precision (`dtype=float16`)",
     ("reset_after",), "only the reset-after form",
     HardSigmoid(1 / 6, 0.5, "`jax.nn.hard_sigmoid` = `relu6(x + 3) / 6`, as `gate_fn`"),
     ("flax/linen/recurrent.py", "flax/nnx/nn/recurrent.py", "jax/_src/nn/functions.py (hard_sigmoid, jax 0.10.2)"))
