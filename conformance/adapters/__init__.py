@@ -74,6 +74,8 @@ BUILTIN = {
     "litert-mask-input": "conformance.adapters.litert:LiteRTMaskInput",
     "openvino": "conformance.adapters.openvino_runtime:OpenVINO",
     "openvino-keras-export": "conformance.adapters.openvino_runtime:OpenVINOKerasExport",
+    "flax": "conformance.adapters.flax_nnx:FlaxNNX",
+    "flax-optimized-lstm": "conformance.adapters.flax_nnx:FlaxNNXOptimized",
 }
 
 
