@@ -170,6 +170,19 @@ class Implementation:
         return [np.asarray(o) for o in outputs]
 
 
+def right_padded_lengths(mask: Any, takes: str, empty_row: str | None = None) -> np.ndarray:
+    """Each row's number of valid steps, for a framework that takes sequence lengths (``takes``
+    names it in the reasons: torch's pack_padded_sequence, nnx.RNN's seq_lengths): ``Decline``
+    for a mask that is not right padding, or that masks a whole row (``empty_row``: why not)."""
+    mask = np.asarray(mask, bool)  # (batch, time)
+    lengths = mask.sum(axis=1)  # (batch,)
+    if not all(row[:n].all() for row, n in zip(mask, lengths)):
+        raise Decline(f"{takes} takes right padding only (each row valid for its first steps), not holes or left padding")
+    if (lengths == 0).any():
+        raise Decline(empty_row or f"{takes} takes no fully masked row (a length of 0)")
+    return lengths
+
+
 def _call(fn: Any, keras_version: int, *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``, with ``keras_version`` when ``fn`` takes it (by name or as **kwargs)."""
     try:

@@ -53,7 +53,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from conformance import configs
-from conformance.adapters import Decline
+from conformance.adapters import Decline, right_padded_lengths
 from conformance.conventions import FRAMEWORKS, gate_permutation, permute_gates
 from conformance.features import explicit_backward
 
@@ -469,16 +469,11 @@ def _lengths(mask: Any, layers: list[Stack]) -> np.ndarray | None:
     what seq_lengths cannot express."""
     if mask is None:
         return None
-    mask = np.asarray(mask, bool)  # (batch, time)
-    lengths = mask.sum(axis=1)
-    if not all(row[:n].all() for row, n in zip(mask, lengths)):
-        raise Decline("seq_lengths takes right padding only (each row valid for its first steps), "
-                      "not holes or left padding")
-    if (lengths == 0).any():
-        raise Decline("seq_lengths of 0 (a fully masked row): nnx.RNN's final carry is then taken at index -1, "
-                      "the last step's, not the initial state")
+    lengths = right_padded_lengths(mask, "seq_lengths", empty_row=(
+        "seq_lengths of 0 (a fully masked row): nnx.RNN's final carry is then taken at index -1, the last "
+        "step's, not the initial state"))  # (batch,)
     stack = layers[0]
-    if stack.return_sequences and (lengths < mask.shape[1]).any():
+    if stack.return_sequences and (lengths < np.shape(mask)[1]).any():
         if not stack.zero_output:
             raise Decline("an output sequence over padded rows with zero_output_for_mask=False: Keras repeats "
                           "each row's last output there; nnx.RNN returns the cell run over the padding")

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from conformance import configs
-from conformance.adapters import Decline
+from conformance.adapters import Decline, right_padded_lengths
 from conformance.conventions import FRAMEWORKS, gate_permutation, permute_gates
 from conformance.features import explicit_backward
 
@@ -202,17 +202,11 @@ def _right_padded_lengths(mask: Any, go_backwards: bool, return_sequences: bool,
     what packing cannot express."""
     if mask is None:
         return None
-    mask = np.asarray(mask, bool)  # (batch, time)
-    lengths = mask.sum(axis=1)
-    if not all(row[:n].all() for row, n in zip(mask, lengths)):
-        raise Decline("pack_padded_sequence takes right padding only (each row valid for its first steps), "
-                      "not holes or left padding")
-    if (lengths == 0).any():
-        raise Decline("pack_padded_sequence takes no fully masked row (a length of 0)")
+    lengths = right_padded_lengths(mask, "pack_padded_sequence")  # (batch,)
     if go_backwards:
         raise Decline("go_backwards with a mask: the reversed right padding is left padding, which "
                       "pack_padded_sequence does not take")
-    if return_sequences and not zero_output and (lengths < mask.shape[1]).any():
+    if return_sequences and not zero_output and (lengths < np.shape(mask)[1]).any():
         raise Decline("pad_packed_sequence emits zeros after each row's length, where Keras repeats the row's "
                       "last output (zero_output_for_mask=False)")
     return [int(n) for n in lengths]
