@@ -45,7 +45,7 @@ class OnnxRuntime(ExportedModel):
 
     def load(self, path: str) -> Any:
         options = self.ort.SessionOptions()
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # fatal only: a kernel error is raised to us and becomes the reason
         try:
             return self.ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         except Exception as e:  # NOT_IMPLEMENTED: no CPU kernel for an op in this dtype
