@@ -21,9 +21,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def runtime():
     """``runtime.require(name, *modules)``, ``runtime.verify(impl, tmp_path, *args)``,
-    ``runtime.assert_no_failures(out, report, agree=N)``."""
+    ``runtime.assert_no_failures(out, report, agree=N)``, ``runtime.ran(report)``."""
     return type("Runtime", (), {"require": staticmethod(require), "verify": staticmethod(verify),
-                                "assert_no_failures": staticmethod(assert_no_failures)})
+                                "assert_no_failures": staticmethod(assert_no_failures), "ran": staticmethod(ran)})
 
 
 def require(runtime: str, *modules: str) -> None:
@@ -41,6 +41,12 @@ def verify(impl: str, tmp_path: Path, *args: str) -> tuple[subprocess.CompletedP
     out = subprocess.run([sys.executable, "-m", "conformance", "verify", "--impl", impl, "-q", "--report", str(report),
                           *args], capture_output=True, text=True, cwd=ROOT, timeout=3000)
     return out, (json.loads(report.read_text()) if report.exists() else {})
+
+
+def ran(report: dict) -> list[dict]:
+    """The cases the runtime computed: agreeing ones, and known deviations it ran (not the cases
+    Keras itself raised on, which have nothing to compare)."""
+    return [c for c in report["cases"] if c["status"] == "pass" or (c["status"] == "xfail" and c["max_abs"] is not None)]
 
 
 def assert_no_failures(out: subprocess.CompletedProcess, report: dict, *, agree: int) -> None:
