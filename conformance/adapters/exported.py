@@ -208,7 +208,8 @@ class ExportedModel:
             if inputs.ndim != 3:
                 raise Decline("masks='masking': a Masking layer masks each (step, position) of a "
                               f"{inputs.ndim}-D input; this layer needs one mask entry per step")
-            body = keras.layers.Masking(mask_value=0.0, name="masking")(x)
+            # In the input's dtype: Masking's default policy (float32) would round float64 inputs.
+            body = keras.layers.Masking(mask_value=0.0, dtype=str(dtype), name="masking")(x)
         elif masked:
             mask_in = keras.Input(shape=(steps,), batch_size=batch, dtype="bool", name="mask")
             model_inputs.append(mask_in)

@@ -48,3 +48,13 @@ def test_fused_lstm_gates_swapped_in_the_onnx_graph_fail_with_the_gate_order_nam
     single = [c for c in failed if "initial_state" not in c["id"]]
     assert single and all(any("(i, c, f, o)" in line for line in c["diagnosis"]) for c in single), \
         [c["diagnosis"] for c in single]
+
+
+def test_float64_masked_cases_agree_with_the_masking_layer_in_the_input_dtype(tmp_path, runtime):
+    # A Masking layer left at its default policy (float32) rounds float64 inputs before the RNN sees
+    # them: 1e-8 errors on every masked float64 case. The adapter builds it in the input's dtype.
+    runtime.require("onnxruntime", *NEEDS)
+    out, report = runtime.verify("onnxruntime", tmp_path, "--cases", "quick", "--dtype", "float64", "--layers", "SimpleRNN")
+    runtime.assert_no_failures(out, report, agree=20)
+    masked = [c for c in runtime.ran(report) if "mask=" in c["id"] and c["status"] == "pass"]
+    assert len(masked) >= 3, [c["id"] for c in report["cases"] if "mask=" in c["id"]]
