@@ -76,6 +76,16 @@ def flatten(tree: Any, leaf: Callable[[Any], Array] = np.asarray) -> list[Array]
     return [leaf(tree)]
 
 
+def pack(structure: Any, flat: Any) -> Any:
+    """The items of ``flat`` arranged in the nesting of ``structure`` (lists/tuples of leaves): the
+    inverse of ``flatten``."""
+    items = iter(flat)
+
+    def build(s: Any) -> Any:
+        return [build(x) for x in s] if isinstance(s, (list, tuple)) else next(items)
+    return build(structure)
+
+
 def cast(tree: Any, dtype: str) -> Any:
     """The float arrays in ``tree`` (nested lists, Call dicts) cast to ``dtype`` (a float name,
     bfloat16 too); None, strings (RESET) and non-float arrays (masks) as they are."""

@@ -44,7 +44,7 @@ import numpy as np
 from conformance import configs
 from conformance.adapters import Decline
 from conformance.oracle.live import _native_stderr_silenced, import_keras
-from conformance.recorded import RESET, flatten
+from conformance.recorded import RESET, flatten, pack
 
 MASKS = ("masking", "input")
 
@@ -221,7 +221,7 @@ class ExportedModel:
             state_inputs = [keras.Input(shape=s.shape[1:], batch_size=batch, dtype=str(s.dtype), name=f"state_{k}")
                             for k, s in enumerate(leaves)]
             model_inputs += state_inputs
-            kwargs["initial_state"] = _unflatten(template, iter(state_inputs))
+            kwargs["initial_state"] = pack(template, state_inputs)
             state_shapes = [(s.shape[1:], s.dtype) for s in leaves]
         outputs = layer(body, **kwargs)
         model = keras.Model(model_inputs, flatten(outputs, lambda t: t))
@@ -329,12 +329,6 @@ def _cells(config: dict) -> list[dict]:
             return list(cell["config"]["cells"])
         return [cell]
     return [config]
-
-
-def _unflatten(template: Any, leaves: Any) -> Any:
-    if isinstance(template, (list, tuple)):
-        return [_unflatten(t, leaves) for t in template]
-    return next(leaves)
 
 
 def _line(e: BaseException) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 import refimpl
-from conformance.recorded import RESET, flatten
+from conformance.recorded import RESET, flatten, pack
 from conformance.recorded import play as play_calls
 
 
@@ -47,7 +47,7 @@ def play_vjp(layer: Any, calls: list, cotangents: list, *, training: bool = Fals
         out, pullback = refimpl.vjp_fn(layer, call["inputs"], mask=call["mask"], initial_state=call["initial_state"],
                                        training=training, dropout_masks=masks)
         n = len(flatten(out))
-        g = pullback(_pack(out, list(cotangents[k:k + n])))
+        g = pullback(pack(out, list(cotangents[k:k + n])))
         k += n
         grads["inputs"].append(g.inputs)
         grads["initial_state"].append(g.initial_state)
@@ -62,15 +62,6 @@ def _masks(layer: Any, dropout_masks: Any) -> Any:
     masks = [refimpl.DropoutMasks(*pair) for pair in dropout_masks]
     per_cell = isinstance(layer, refimpl.Bidirectional) or isinstance(layer.cell, refimpl.StackedRNNCells)
     return masks if per_cell else masks[0]
-
-
-def _pack(structure: Any, flat: list) -> Any:
-    """``flat`` arranged as ``structure`` (an array, or nested lists of them)."""
-    items = iter(flat)
-
-    def build(s: Any) -> Any:
-        return [build(x) for x in s] if isinstance(s, (list, tuple)) else next(items)
-    return build(structure)
 
 
 class RefImpl:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from conformance.configs import numpy_dtype
-from conformance.recorded import RESET
+from conformance.recorded import RESET, flatten, pack
 
 Array = np.ndarray
 
@@ -51,15 +51,7 @@ def _call_kwargs(oracle: Any, call: dict, training: bool, initial_state: Any) ->
 
 
 def _flat(tree: Any) -> list:
-    return [x for t in tree for x in _flat(t)] if isinstance(tree, (list, tuple)) else [tree]
-
-
-def _pack(structure: Any, flat: list) -> Any:
-    items = iter(flat)
-
-    def build(s: Any) -> Any:
-        return [build(x) for x in s] if isinstance(s, (list, tuple)) else next(items)
-    return build(structure)
+    return flatten(tree, lambda t: t)  # tensors stay tensors
 
 
 def _reset(layer: Any) -> None:
@@ -79,7 +71,7 @@ def _imperative(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, tr
         x = source(layout.to_oracle(call["inputs"], 2).astype(dtype))
         init = None
         if call["initial_state"] is not None:
-            init = _pack(call["initial_state"], [source(s.astype(dtype)) for s in _flat(layout.state_to_oracle(call["initial_state"]))])
+            init = pack(call["initial_state"], [source(s.astype(dtype)) for s in _flat(layout.state_to_oracle(call["initial_state"]))])
         xs.append(x)
         inits.append(init)
         for o in _flat(layer(x, **_call_kwargs(oracle, call, training, init))):
@@ -99,7 +91,7 @@ def _assemble(layer: Any, layout: Any, xs_grads: list, inits: list, init_grads: 
     init_values = iter([layout.from_oracle(value(g, t)) for g, t in zip(init_grads, flat_inits)])
     return Gradients(
         inputs=[layout.from_oracle(value(g, x)) for g, x in zip(xs_grads, xs)],
-        initial_state=[None if init is None else _pack(init, [next(init_values) for _ in _flat(init)]) for init in inits],
+        initial_state=[None if init is None else pack(init, [next(init_values) for _ in _flat(init)]) for init in inits],
         weights=[value(g, w) for g, w in zip(weight_grads, weights)])
 
 
@@ -181,7 +173,7 @@ def _jax(oracle: Any, layer: Any, calls: list, cotangent: Callable, *, training:
             continue
         x = jnp.asarray(layout.to_oracle(call["inputs"], 2).astype(dtype))
         given = call["initial_state"]
-        init = None if given is None else _pack(given, [jnp.asarray(s.astype(dtype)) for s in _flat(layout.state_to_oracle(given))])
+        init = None if given is None else pack(given, [jnp.asarray(s.astype(dtype)) for s in _flat(layout.state_to_oracle(given))])
         stored = _stored_states(layer) if given is None else None
         non_trainable = [v.value for v in layer.non_trainable_variables]
 
