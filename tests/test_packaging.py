@@ -31,8 +31,13 @@ def test_every_package_in_the_tree_is_listed_in_pyproject():
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # Built from a copy: setuptools writes build/ and *.egg-info into the tree it builds, and two
+    # xdist workers building the checkout at once raced there.
+    tree = tmp_path_factory.mktemp("src") / "tree"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".git", ".tox", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".hypothesis", ".*_cache", "mutants", "reports"))
     out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(ROOT)],
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(tree)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     (path,) = out.glob("*.whl")
