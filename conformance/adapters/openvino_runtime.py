@@ -11,9 +11,10 @@ states and stateful streaming: conformance/adapters/exported.py.
 
 Precision: the CPU plugin's default ``INFERENCE_PRECISION_HINT`` is bf16 on CPUs with bfloat16
 instructions (AVX-512 BF16, AMX), f32 elsewhere, whatever the model's dtype. ``--impl openvino``
-asks for the case's own precision (f32, or f16 for float16 cases; f32 for float64, which the plugin
-has no kernels for) and says so in each case's ``run_info``; ``--impl openvino-default-precision``
-keeps the plugin's default, as a model deployed without the hint runs.
+asks for the case's own precision (f32, or f16 for float16 cases) and says so in each case's
+``run_info``; it declines float64 cases (the plugin takes bf16, f16 and f32 only, and would run a
+float64 model in f32). ``--impl openvino-default-precision`` keeps the plugin's default, as a model
+deployed without the hint runs.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 from conformance.adapters import Decline
 from conformance.adapters.exported import ExportedModel, clean
 
-HINTS = {"float16": "f16", "float32": "f32", "float64": "f32", "bfloat16": "bf16"}
+HINTS = {"float16": "f16", "float32": "f32", "bfloat16": "bf16"}  # the CPU plugin's only precisions
 
 
 class OpenVINO(ExportedModel):
@@ -57,6 +58,9 @@ class OpenVINO(ExportedModel):
 
     def keras_model(self, config: dict, weights: list, inputs: np.ndarray, **kwargs: Any) -> tuple[Any, list]:
         self._dtype = str(inputs.dtype)
+        if self._dtype not in HINTS and self.precision == "case":
+            raise Decline(f"OpenVINO's CPU plugin has no {self._dtype} inference precision "
+                          "(INFERENCE_PRECISION_HINT takes bf16, f16, f32): it would run the model in f32")
         return super().keras_model(config, weights, inputs, **kwargs)
 
     def export(self, model: Any, path: str) -> None:
@@ -75,7 +79,7 @@ class OpenVINO(ExportedModel):
             model = self.core.read_model(path)
         except RuntimeError as e:
             raise Decline(_frontend_failure(str(e))) from None
-        config = {} if self.precision == "default" else {"INFERENCE_PRECISION_HINT": HINTS.get(self._dtype, "f32")}
+        config = {} if self.precision == "default" else {"INFERENCE_PRECISION_HINT": HINTS[self._dtype]}
         return self.core.compile_model(model, "CPU", config)
 
     def invoke(self, artifact: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
