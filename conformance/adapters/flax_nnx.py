@@ -56,6 +56,7 @@ from conformance import configs
 from conformance.adapters import Decline, right_padded_lengths
 from conformance.conventions import FRAMEWORKS, gate_permutation, permute_gates
 from conformance.features import explicit_backward
+from conformance.recorded import flatten, pack
 
 FLAX_CELL = {"SimpleRNN": "SimpleCell", "LSTM": "LSTMCell", "GRU": "GRUCell"}
 KERAS_CELL = {"SimpleRNNCell": "SimpleRNN", "LSTMCell": "LSTM", "GRUCell": "GRU"}
@@ -207,10 +208,10 @@ class FlaxNNX:
                 continue
             given = call["initial_state"]
             lengths = _lengths(call["mask"], layers)
-            leaves = [] if given is None else _flat(given)
+            leaves = [] if given is None else flatten(given)
 
             def f(w: list, x: Any, s: list, given: Any = given, carried: Any = carried, lengths: Any = lengths) -> tuple:
-                start = carried if given is None else _rebuild(given, s)  # carried states: constants
+                start = carried if given is None else pack(given, s)  # carried states: constants
                 out, states = self._forward(layers, merge_mode, w, x, lengths, start)
                 return [*out, *(states if layers[0].return_state else [])], states
 
@@ -223,7 +224,7 @@ class FlaxNNX:
             k += len(out)
             d_w, d_x, d_s = pullback(cts)
             grads["inputs"].append(np.asarray(d_x))
-            grads["initial_state"].append(None if given is None else _rebuild(given, [np.asarray(g) for g in d_s]))
+            grads["initial_state"].append(None if given is None else pack(given, [np.asarray(g) for g in d_s]))
             d_w = [np.asarray(g) for g in d_w]
             grads["weights"] = d_w if grads["weights"] is None else [a + b for a, b in zip(grads["weights"], d_w)]
             carried = _carry_over(config, [np.asarray(s) for s in states], layers)
@@ -423,18 +424,6 @@ def _carry_over(config: dict, states: list, layers: list[Stack]) -> list:
         out.append(states[k:k + n])
         k += n
     return out
-
-
-def _flat(tree: Any) -> list:
-    return [x for t in tree for x in _flat(t)] if isinstance(tree, (list, tuple)) else [tree]
-
-
-def _rebuild(structure: Any, flat: list) -> Any:
-    items = iter(flat)
-
-    def build(s: Any) -> Any:
-        return [build(x) for x in s] if isinstance(s, (list, tuple)) else next(items)
-    return build(structure)
 
 
 def _split(layers: list[Stack], weights: list) -> list[list[list]]:
