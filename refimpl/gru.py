@@ -74,8 +74,9 @@ class GRUCell(RNNCell):
         else:  # z's and r's only: the candidate's product needs r first
             h_z, h_r = self.split_gates(self.project(self.recurrent_op, h_rec, recurrent_kernel, ("z", "r")),
                                         ("z", "r"))
-        z = self.recurrent_activation(x_z + h_z)
-        r = self.recurrent_activation(x_r + h_r)
+        a_z, a_r = x_z + h_z, x_r + h_r  # the pre-activations, kept for the backward step
+        z = self.recurrent_activation(a_z)
+        r = self.recurrent_activation(a_r)
         if self.reset_after:
             rh = None
             a = x_h + r * h_h
@@ -86,7 +87,7 @@ class GRUCell(RNNCell):
         hh = self.activation(a)
         h = z * h_tm1 + (1 - z) * hh  # (B, u)
         if tape is not None:
-            tape.append((h_rec, h_tm1, x_z + h_z, x_r + h_r, z, r, h_h if self.reset_after else rh, a, hh))
+            tape.append((h_rec, h_tm1, a_z, a_r, z, r, h_h if self.reset_after else rh, a, hh))
         return h, [h]
 
     def step_vjp(self, saved: tuple, d_h: Array, d_states: States, grads: dict, training: bool
