@@ -266,3 +266,14 @@ def test_vjp_builds_an_unbuilt_bidirectional():
     _eq(ret, b(x))
     cot = _cot(out, rng)
     _geq(pull(cot), refimpl.vjp(b, x, cot))
+
+
+# The backward loop frees each step's tape entry once used, so a pullback runs once and says so.
+def test_a_pullback_called_twice_says_it_runs_once():
+    x = RNG(16).standard_normal((2, 4, 5))
+    layer = refimpl.LSTM(3, return_sequences=True)
+    out, pull = refimpl.vjp_fn(layer, x)
+    first = pull(np.ones_like(out))
+    _geq(first, refimpl.vjp(layer, x, np.ones_like(out)))
+    with pytest.raises(RuntimeError, match="already called; it runs once"):
+        pull(np.ones_like(out))
