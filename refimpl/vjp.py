@@ -173,7 +173,7 @@ def _loop_vjp(layer: RNN, tape: list, d_output: Array, d_states: list, mask: Arr
     step_vjp = cell.step_vjp if isinstance(cell, RNNCell) else cell.call_vjp
     zeros = np.zeros_like(d_output[:, 0] if layer.return_sequences else d_output)  # one step's output
     d_carry = zeros if layer.return_sequences else d_output  # d of the output the next step may repeat
-    d_steps = None  # (T, B, ...): each step's gradient written in place (no stack copy at the end)
+    d_steps: list = [None] * len(tape)
     for t in reversed(range(len(tape))):
         d_out = d_output[:, t] + d_carry if layer.return_sequences else d_carry
         d_new, d_old = d_states, None
@@ -185,13 +185,10 @@ def _loop_vjp(layer: RNN, tape: list, d_output: Array, d_states: list, mask: Arr
             d_old = _map(lambda d: np.where(_expand(m, d), 0, d), d_states)
         else:
             d_h, d_carry = d_out, zeros
-        d_step, d_prev = step_vjp(tape[t], d_h, d_new, grads, training)
-        tape[t] = None  # used once: its memory is reused by the steps still to go
-        if d_steps is None:
-            d_steps = np.empty((len(tape), *d_step.shape), d_step.dtype)
-        d_steps[t] = d_step
+        d_steps[t], d_prev = step_vjp(tape[t], d_h, d_new, grads, training)
+        tape[t] = None  # used once: the steps still to go reuse its memory instead of fresh pages
         d_states = d_prev if d_old is None else _map2(np.add, d_prev, d_old)
-    return d_steps, d_states  # (T, B, ...)
+    return np.stack(d_steps), d_states  # (T, B, ...)
 
 
 class _TapedBidirectional:
