@@ -12,9 +12,11 @@ times, forward:
 and backward (the forward pass included, as training pays it): the gradients of <layer(x), c>
 with respect to x and every weight (floor: the forward floor plus d_z @ recurrent_kernel.T per
 step and the three whole-sequence products for d_x, d_kernel, d_recurrent_kernel). It prints the
-best of ``--repeats`` rounds (refimpl, tf.function, XLA and the floor run round-robin within a
-round, so machine noise hits them alike; torch runs in its own rounds just before) and the ratios
-keras/refimpl (above 1: refimpl faster), refimpl/torch and refimpl/floor (below: refimpl faster).
+best of ``--repeats`` rounds, or of more until each has run 0.5 s in all (at most 50, so that a
+burst of noise over a few rounds does not decide a short rung); refimpl, tf.function, XLA and the
+floor run round-robin within a round, so machine noise hits them alike; torch runs in its own
+rounds just before. Ratios: keras/refimpl (above 1: refimpl faster), refimpl/torch and
+refimpl/floor (below: refimpl faster).
 Before timing, each rung checks that refimpl and Keras agree. Per rung it also reports
     peak MB       the most memory refimpl's call holds beyond its inputs and outputs (tracemalloc,
                   which sees NumPy's allocations), next to the size of a full (T, B, G*H) projection
@@ -62,13 +64,21 @@ GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3, "ConvLSTM2D": 4}
 TORCH = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}  # torch.nn has no ConvLSTM
 
 
+MIN_SECONDS = 0.5  # rounds go on past --repeats until every function has run this long in all
+MAX_ROUNDS = 50  # (so a burst of noise shorter than a few rounds cannot set a fast rung's best)
+
+
 def _best_seconds(fns: dict, repeats: int) -> dict[str, float]:
     best = {name: float("inf") for name in fns}
-    for _ in range(repeats):
+    spent = dict.fromkeys(fns, 0.0)
+    rounds = 0
+    while rounds < repeats or (rounds < MAX_ROUNDS and min(spent.values()) < MIN_SECONDS):
         for name, fn in fns.items():
             start = time.perf_counter()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            seconds = time.perf_counter() - start
+            best[name], spent[name] = min(best[name], seconds), spent[name] + seconds
+        rounds += 1
     return best
 
 
@@ -367,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
 
     tf.get_logger().setLevel("ERROR")  # each rung traces its own tf.function: retracing is intended
     print(f"keras {keras.__version__}, tensorflow {tf.__version__}, numpy {np.__version__}, "
-          f"{os.cpu_count()} CPUs, {args.dtype}, return_sequences=True, best of {args.repeats} rounds")
+          f"{os.cpu_count()} CPUs, {args.dtype}, return_sequences=True, best of {args.repeats}+ rounds "
+          f"(until each has run {MIN_SECONDS} s, at most {MAX_ROUNDS})")
     print(_blas_line())
     print(torch_line)
     print("ratios: tf.fn/ref and XLA/ref above 1, ref/torch and ref/floor below 1: refimpl is faster; "
