@@ -58,13 +58,14 @@ def vjp_fn(layer: Any, inputs: Any, *, mask: Any = None, initial_state: Any = No
     """(what the call returns, its pullback), as ``jax.vjp`` gives them: the call is made once, and
     ``pullback(cotangents)`` (once) gives the Gradients for cotangents of that structure."""
     taped = _forward(layer, inputs, mask, initial_state, training, dropout_masks)
-    calls = []
+    used = False
 
     def pullback(cotangents: Any) -> Gradients:
-        if calls:  # the backward loop frees the tape as it goes
+        nonlocal used
+        if used:  # the backward loop frees the tape as it goes
             raise RuntimeError(f"{layer.name}: this pullback was already called; it runs once (call "
                                "vjp_fn again for another cotangent)")
-        calls.append(cotangents)
+        used = True
         try:
             _check_structure(layer, taped.returned, cotangents)
             return taped.backward(cotangents)
