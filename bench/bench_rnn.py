@@ -65,7 +65,7 @@ TORCH = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}  # torch.nn has no Co
 
 
 MIN_SECONDS = 0.5  # rounds go on past --repeats until every function has run this long in all
-MAX_ROUNDS = 50  # (so a burst of noise shorter than a few rounds cannot set a fast rung's best)
+MAX_ROUNDS = 50  # (so that one burst of host noise cannot cover every round of a short rung)
 
 
 def _best_seconds(fns: dict, repeats: int) -> dict[str, float]:
